@@ -1,0 +1,342 @@
+"""What the rendered objects say, not just that they are valid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import PROFILE_IDS, PROFILES, by_kind, render
+from llmstack.paths import PROFILES as PROFILE_DIR
+
+pytestmark = pytest.mark.chart
+
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
+
+
+def profile(name: str):
+    return render(PROFILE_DIR / f"{name}.yaml")
+
+
+def pod_specs(objs) -> list[tuple[str, dict]]:
+    """(owner/group, pod spec) of every pod template: Deployments and RayService head/worker groups."""
+    specs = []
+    for d in by_kind(objs, "Deployment"):
+        specs.append((f"Deployment/{d['metadata']['name']}", d["spec"]["template"]["spec"]))
+    for rs in by_kind(objs, "RayService"):
+        cluster = rs["spec"]["rayClusterConfig"]
+        specs.append((f"RayService/{rs['metadata']['name']}/head", cluster["headGroupSpec"]["template"]["spec"]))
+        for group in cluster["workerGroupSpecs"]:
+            specs.append((f"RayService/{rs['metadata']['name']}/{group['groupName']}", group["template"]["spec"]))
+    return specs
+
+
+def containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def model_configs(objs) -> dict[str, dict]:
+    return {json.loads(cm["data"]["model.json"])["name"]: json.loads(cm["data"]["model.json"])
+            for cm in by_kind(objs, "ConfigMap") if "model.json" in cm.get("data", {})}
+
+
+def worker_group(rayservice: dict) -> dict:
+    return rayservice["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
+
+
+# --- placement and GPUs ---------------------------------------------------------------------------
+
+def test_405b_multinode_worker_group_is_two_pods_of_eight_gpus():
+    (rs,) = by_kind(profile("h100-405b-multinode"), "RayService")
+    group = worker_group(rs)
+    assert group["numOfHosts"] == 2
+    assert group["minReplicas"] == group["maxReplicas"] == 1
+    (worker,) = group["template"]["spec"]["containers"]
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == 8
+    assert worker["resources"]["requests"]["nvidia.com/gpu"] == 8
+    assert group["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    model = serve["applications"][0]["args"]["models"][0]
+    assert (model["tensorParallelSize"], model["pipelineParallelSize"], model["gpus"]) == (8, 2, 16)
+
+
+def test_tp4_profile_puts_four_gpus_in_one_worker_pod():
+    (rs,) = by_kind(profile("a100-70b-tp4"), "RayService")
+    group = worker_group(rs)
+    assert group["numOfHosts"] == 1
+    assert group["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_gpu_limits_equal_requests_and_gpu_pods_tolerate_the_gpu_taint(name):
+    for owner, spec in pod_specs(profile(name)):
+        for c in spec["containers"]:
+            res = c.get("resources", {})
+            gpu_limit = res.get("limits", {}).get("nvidia.com/gpu")
+            assert gpu_limit == res.get("requests", {}).get("nvidia.com/gpu"), f"{owner}/{c['name']}"
+            if gpu_limit:
+                keys = {t.get("key") for t in spec.get("tolerations", [])}
+                assert "nvidia.com/gpu" in keys, owner
+
+
+def test_cpu_profile_requests_no_gpu_and_has_no_gpu_toleration():
+    for owner, spec in pod_specs(profile("cpu-tiny")):
+        for c in containers(spec):
+            assert "nvidia.com/gpu" not in json.dumps(c.get("resources", {})), owner
+        assert not spec.get("tolerations"), owner
+
+
+def test_ray_head_holds_no_gpu_and_no_replicas():
+    for name in PROFILE_IDS:
+        for rs in by_kind(profile(name), "RayService"):
+            head = rs["spec"]["rayClusterConfig"]["headGroupSpec"]
+            assert head["rayStartParams"]["num-cpus"] == "0"
+            assert "nvidia.com/gpu" not in json.dumps(head["template"]["spec"]["containers"])
+
+
+# --- every pod: resources, security, image -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_container_has_cpu_and_memory_requests(name):
+    for owner, spec in pod_specs(profile(name)):
+        for c in containers(spec):
+            requests = c.get("resources", {}).get("requests", {})
+            assert "cpu" in requests and "memory" in requests, f"{owner}/{c['name']}"
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_pod_meets_pod_security_restricted(name):
+    for owner, spec in pod_specs(profile(name)):
+        assert spec["securityContext"]["runAsNonRoot"] is True, owner
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", owner
+        for c in containers(spec):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, f"{owner}/{c['name']}"
+            assert sc["capabilities"]["drop"] == ["ALL"], f"{owner}/{c['name']}"
+            assert sc["readOnlyRootFilesystem"] is True, f"{owner}/{c['name']}"
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert not any("hostPath" in v for v in volumes.values()), owner
+    for rs in by_kind(profile(name), "RayService"):
+        autoscaler = rs["spec"]["rayClusterConfig"].get("autoscalerOptions")
+        if autoscaler:
+            assert autoscaler["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_images_are_pinned_and_pulled_if_not_present(name):
+    for owner, spec in pod_specs(profile(name)):
+        for c in containers(spec):
+            assert not c["image"].endswith(":latest") and ":" in c["image"], owner
+            assert c["imagePullPolicy"] == "IfNotPresent", owner
+
+
+def test_model_pods_do_not_mount_the_api_token_unless_the_autoscaler_needs_it():
+    for name in PROFILE_IDS:
+        objs = profile(name)
+        for owner, spec in pod_specs(objs):
+            if owner.endswith("/head"):
+                continue
+            assert spec["automountServiceAccountToken"] is False, owner
+        for rs in by_kind(objs, "RayService"):
+            cluster = rs["spec"]["rayClusterConfig"]
+            head = cluster["headGroupSpec"]["template"]["spec"]
+            assert head["automountServiceAccountToken"] is cluster["enableInTreeAutoscaling"]
+
+
+def test_vllm_needs_shared_memory_in_ram():
+    for owner, spec in pod_specs(profile("multi-model")):
+        if owner.endswith("/head"):
+            continue
+        dshm = next(v for v in spec["volumes"] if v["name"] == "dshm")
+        assert dshm["emptyDir"]["medium"] == "Memory", owner
+        mounts = {m["mountPath"] for c in spec["containers"] for m in c["volumeMounts"]}
+        assert "/dev/shm" in mounts, owner
+
+
+def test_credentials_are_only_referenced_and_mounted_as_files():
+    objs = profile("l4-8b")
+    assert not by_kind(objs, "Secret")
+    (deploy,) = by_kind(objs, "Deployment")
+    spec = deploy["spec"]["template"]["spec"]
+    token = next(v for v in spec["volumes"] if v["name"] == "hf-token")
+    assert token["secret"]["secretName"] == "hf-token"
+    env = {e["name"]: e for c in containers(spec) for e in c.get("env", [])}
+    assert env["HF_TOKEN_PATH"]["value"] == "/var/run/secrets/llm-stack/hf/token"
+    assert "HF_TOKEN" not in env
+
+
+# --- namespaces and labels -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_namespaced_object_lands_in_the_release_namespace(name):
+    for obj in profile(name):
+        if obj["kind"] in CLUSTER_SCOPED:
+            continue
+        assert obj["metadata"].get("namespace") == "llm", f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_object_carries_the_standard_labels(name):
+    for obj in profile(name):
+        labels = obj["metadata"]["labels"]
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
+                    "app.kubernetes.io/version", "helm.sh/chart"):
+            assert key in labels, f"{obj['kind']}/{obj['metadata']['name']} lacks {key}"
+
+
+# --- engines: one config, two runtimes ---------------------------------------------------------------
+
+def test_both_engines_read_the_same_config_object():
+    objs = profile("multi-model")
+    configs = model_configs(objs)
+    (rs,) = by_kind(objs, "RayService")
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    (app,) = serve["applications"]
+    assert app["import_path"] == "llm_serving.ray_app:build_app"
+    assert app["args"]["models"] == [configs["qwen2.5-7b-instruct"]]
+    (deploy,) = by_kind(objs, "Deployment")
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["llm-serving", "serve"]
+
+
+def test_ray_serve_autoscaling_and_worker_bounds_follow_the_values():
+    (rs,) = by_kind(profile("a100-70b-tp4"), "RayService")
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    deployment = serve["applications"][0]["args"]["models"][0]["deploymentConfig"]
+    assert deployment["max_ongoing_requests"] == 96
+    assert deployment["autoscaling_config"] == {
+        "min_replicas": 1, "initial_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 32,
+        "upscale_delay_s": 30, "downscale_delay_s": 1200}
+    cluster = rs["spec"]["rayClusterConfig"]
+    assert cluster["enableInTreeAutoscaling"] is True
+    assert cluster["autoscalerOptions"]["idleTimeoutSeconds"] == 600
+    group = worker_group(rs)
+    assert (group["minReplicas"], group["maxReplicas"]) == (1, 3)
+    assert rs["spec"]["upgradeStrategy"]["type"] == "NewCluster"
+
+
+def test_fixed_size_ray_model_runs_without_the_autoscaler():
+    (rs,) = by_kind(profile("h100-405b-multinode"), "RayService")
+    assert rs["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is False
+    assert "autoscalerOptions" not in rs["spec"]["rayClusterConfig"]
+    assert rs["spec"]["upgradeStrategy"]["type"] == "None"
+
+
+def test_vllm_deployment_rolls_without_extra_gpus_and_waits_for_the_cold_start():
+    (deploy,) = by_kind(profile("l4-8b"), "Deployment")
+    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate",
+                                          "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    startup = c["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # coldStartSeconds of the profile
+    assert c["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+    assert "replicas" not in deploy["spec"], "the HPA owns replicas"
+
+
+def test_config_change_rolls_the_deployment():
+    base = by_kind(profile("l4-8b"), "Deployment")[0]
+    changed = by_kind(render(PROFILE_DIR / "l4-8b.yaml", extra=("modelDefaults.vllm.dtype=float16",)),
+                      "Deployment")[0]
+    key = "checksum/config"
+    assert base["spec"]["template"]["metadata"]["annotations"][key] != \
+        changed["spec"]["template"]["metadata"]["annotations"][key]
+
+
+# --- autoscaling objects ----------------------------------------------------------------------------
+
+def test_hpa_targets_queue_depth_only_for_vllm_engines():
+    objs = profile("multi-model")
+    (hpa,) = by_kind(objs, "HorizontalPodAutoscaler")
+    (deploy,) = by_kind(objs, "Deployment")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": deploy["metadata"]["name"]}
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Pods"
+    assert metric["pods"]["target"]["averageValue"] == "4"
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 900
+    for name in ("cpu-tiny", "a100-70b-tp4", "h100-405b-multinode"):
+        assert not by_kind(profile(name), "HorizontalPodAutoscaler"), name
+
+
+# --- exposure ---------------------------------------------------------------------------------------
+
+def ingress_backends(ingress: dict) -> dict[str, str]:
+    return {rule.get("host", ""): path["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_the_ingress_routes_every_model(name):
+    objs = profile(name)
+    (ingress,) = by_kind(objs, "Ingress")
+    services = {m["metadata"]["name"] for m in by_kind(objs, "Service")} | {
+        rs["spec"]["serveService"]["metadata"]["name"] for rs in by_kind(objs, "RayService")}
+    assert set(ingress_backends(ingress).values()) == services
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+
+
+def test_multi_model_without_gateway_gets_one_host_per_model():
+    (ingress,) = by_kind(profile("multi-model"), "Ingress")
+    assert set(ingress_backends(ingress)) == {"qwen.llm.example.com", "llama.llm.example.com"}
+
+
+def test_with_the_gateway_the_ingress_routes_everything_to_it():
+    objs = render(PROFILE_DIR / "multi-model.yaml", extra=("gateway.enabled=true", "ingress.host=llm.example.com"))
+    (ingress,) = by_kind(objs, "Ingress")
+    assert ingress_backends(ingress) == {"llm.example.com": "llm-gateway"}
+    assert any(s["metadata"]["name"] == "llm-gateway" for s in by_kind(objs, "Service"))
+
+
+def test_httproute_renders_only_where_the_gateway_api_is_served():
+    extra = ("httpRoute.enabled=true", "httpRoute.parentRefs[0].name=public")
+    with_api = render(PROFILE_DIR / "multi-model.yaml", with_crds=True, extra=extra)
+    routes = by_kind(with_api, "HTTPRoute")
+    assert {r["spec"]["hostnames"][0] for r in routes} == {"qwen.llm.example.com", "llama.llm.example.com"}
+    assert all(r["spec"]["rules"][0]["timeouts"]["request"] == "0s" for r in routes)
+    assert not by_kind(render(PROFILE_DIR / "multi-model.yaml", with_crds=False, extra=extra), "HTTPRoute")
+
+
+def test_podmonitor_renders_only_where_prometheus_operator_is_served():
+    assert by_kind(profile("cpu-tiny"), "PodMonitor")
+    assert not by_kind(render(PROFILE_DIR / "cpu-tiny.yaml", with_crds=False), "PodMonitor")
+
+
+def test_network_policy_denies_by_default_and_admits_the_known_peers():
+    objs = profile("cpu-tiny")
+    (policy,) = by_kind(objs, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "model"
+    ports = [{p["port"] for p in rule.get("ports", [])} for rule in policy["spec"]["ingress"]]
+    assert {8000} in ports and {8000, 8080} in ports and {8265, 8000} in ports
+    (rs,) = by_kind(objs, "RayService")
+    pod_labels = worker_group(rs)["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_pvc_source_is_mounted_read_only():
+    objs = render(None, extra=("models[0].name=m", "models[0].source=pvc://weights/llama"))
+    (rs,) = by_kind(objs, "RayService")
+    spec = worker_group(rs)["template"]["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "source-weights")
+    assert volume["persistentVolumeClaim"] == {"claimName": "weights", "readOnly": True}
+
+
+def test_model_cache_pvc_is_kept_on_uninstall():
+    (pvc,) = by_kind(profile("a100-70b-tp4"), "PersistentVolumeClaim")
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "300Gi"
+
+
+def test_every_profile_has_a_disruption_budget_per_model():
+    for name in PROFILE_IDS:
+        objs = profile(name)
+        assert len(by_kind(objs, "PodDisruptionBudget")) == len(model_configs(objs)), name
+
+
+def test_profiles_are_commented():
+    for path in PROFILES:
+        assert path.read_text().startswith("# "), f"{path.name} should open with a comment saying what it is for"
