@@ -233,9 +233,6 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $_ := set $m "config" $config -}}
 {{- $models = append $models $m -}}
 {{- end -}}
-{{- if and (eq .Values.modelCache.type "pvc") (not .Values.modelCache.pvc.existingClaim) (not .Values.modelCache.pvc.size) -}}
-{{- $errors = append $errors "modelCache.pvc.size: empty: set a size that holds every model's weights (e.g. 200Gi) or modelCache.pvc.existingClaim" -}}
-{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nllm-stack: %d problem(s) in the values:\n  - %s\n" (len $errors) (join "\n  - " $errors)) -}}
 {{- end -}}
