@@ -12,20 +12,18 @@ from llmstack.paths import PROFILES, crds_dir
 DEFAULT_KUBE_VERSION = "1.35.0"
 
 
-def _render(args: argparse.Namespace) -> list[dict]:
-    text = helm.template(args.values, release=args.release, namespace=args.namespace,
+def _render_text(args: argparse.Namespace) -> str:
+    return helm.template(args.values, release=args.release, namespace=args.namespace,
                          kube_version=args.kube_version,
                          api_versions=helm.OPTIONAL_API_VERSIONS if args.with_crds else ())
-    return manifests.parse(text) if not args.raw else text
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    text = _render_text(args)
     if args.summary:
-        args.raw = False
-        print(manifests.summary(_render(args)))
+        print(manifests.summary(manifests.parse(text)))
     else:
-        args.raw = True
-        sys.stdout.write(_render(args))
+        sys.stdout.write(text)
     return 0
 
 
@@ -33,8 +31,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from llmstack.check import check_manifests
     from llmstack.crd_schema import load_crds
 
-    args.raw = False
-    objs = _render(args)
+    objs = manifests.parse(_render_text(args))
     report = check_manifests(objs, args.kube_version, load_crds(crds_dir()))
     print(manifests.summary(objs))
     checked = ", ".join(f"{n} by {v}" for v, n in sorted(report.checked.items()))

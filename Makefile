@@ -1,0 +1,43 @@
+# The project's vocabulary. Every target says what it does and is safe to re-run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PROFILE ?= values/cpu-tiny.yaml
+KUBE_VERSION ?= 1.35.0
+LLMSTACK := .venv/bin/llmstack
+KUBERAY_VERSION := v1.7.0
+
+.PHONY: help setup test lint render check demo crds lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, Python deps)
+	@bash scripts/setup.sh
+
+test: setup ## run every test tier (lint, unit, chart), timed per tier
+	@bash scripts/run-tests.sh
+
+lint: setup ## ruff on the Python code, helm lint --strict on both charts
+	.venv/bin/ruff check src tests scripts
+	.tools/bin/helm lint --strict charts/llm-stack -f $(PROFILE)
+	.tools/bin/helm lint --strict charts/llm-gateway
+
+render: setup ## render PROFILE (default values/cpu-tiny.yaml) for KUBE_VERSION to stdout
+	@$(LLMSTACK) render -f $(PROFILE) --kube-version $(KUBE_VERSION)
+
+check: setup ## render PROFILE and validate it against the Kubernetes, KubeRay and Ray Serve schemas
+	@$(LLMSTACK) check -f $(PROFILE) --kube-version $(KUBE_VERSION)
+
+demo: setup ## the main job, on the embedded cpu-tiny profile: what would be installed, checked for real
+	@echo "demo: rendering $(PROFILE) with helm $$(.tools/bin/helm version --template '{{.Version}}') for Kubernetes $(KUBE_VERSION)"
+	@$(LLMSTACK) check -f $(PROFILE) --kube-version $(KUBE_VERSION)
+	@echo "demo: install it on a cluster with: helm install llm charts/llm-stack -n llm --create-namespace -f $(PROFILE)"
+
+crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
+	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)
+
+lock: ## re-resolve requirements/*.in into the pinned requirements/*.lock files
+	@bash scripts/lock.sh
+
+clean: ## remove the project-local toolchain (.venv/, .tools/) and caches
+	rm -rf .venv .tools .pytest_cache .ruff_cache

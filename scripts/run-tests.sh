@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: every test tier in order, each timed, all run even when one fails.
+# A tier that collects no test fails (pytest exit 5 must not pass silently).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+declare -a NAMES=() RESULTS=() TIMES=()
+failed=0
+
+run_tier() {  # name command...
+  local name=$1; shift
+  printf '\n\033[1m=== tier %s: %s\033[0m\n' "$name" "$*"
+  local start end rc
+  start=$(date +%s%N)
+  "$@"; rc=$?
+  end=$(date +%s%N)
+  if [[ $rc -eq 5 ]]; then
+    echo "tier $name: pytest collected no tests (exit 5) -- treated as a failure"
+  fi
+  NAMES+=("$name"); local ds=$(( (end - start) / 100000000 ))  # tenths of a second
+  TIMES+=("$((ds / 10)).$((ds % 10))")
+  if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
+}
+
+TIERS="${TIERS:-lint unit chart}"
+for tier in $TIERS; do
+  case $tier in
+    lint)  run_tier lint .venv/bin/ruff check src tests scripts ;;
+    unit)  run_tier unit "$PY" -m pytest tests/unit ;;
+    chart) run_tier chart "$PY" -m pytest tests/chart ;;
+    *) echo "unknown tier: $tier"; exit 2 ;;
+  esac
+done
+
+printf '\n\033[1m=== test tiers\033[0m\n'
+for i in "${!NAMES[@]}"; do
+  printf '  %-8s %8ss  %s\n' "${NAMES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
+done
+exit $failed
