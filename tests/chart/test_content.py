@@ -340,3 +340,19 @@ def test_every_profile_has_a_disruption_budget_per_model():
 def test_profiles_are_commented():
     for path in PROFILES:
         assert path.read_text().startswith("# "), f"{path.name} should open with a comment saying what it is for"
+
+
+def test_notes_tell_how_to_reach_and_check_every_model():
+    import subprocess
+
+    from llmstack.paths import STACK_CHART, helm_binary
+
+    proc = subprocess.run([helm_binary(), "install", "llm", str(STACK_CHART), "-n", "llm", "--dry-run=client",
+                           "-f", str(PROFILE_DIR / "multi-model.yaml")],
+                          capture_output=True, text=True, env={"KUBECONFIG": "/dev/null", "PATH": "/usr/bin"})
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    assert "kubectl -n llm get rayservice llm-llm-stack-qwen2-5-7b-instruct" in notes
+    assert "kubectl -n llm rollout status deployment/llm-llm-stack-llama-3-1-8b-instruct" in notes
+    assert "http://qwen.llm.example.com/v1/  ->  llm-llm-stack-qwen2-5-7b-instruct" in notes
+    assert "http://llama.llm.example.com/v1/  ->  llm-llm-stack-llama-3-1-8b-instruct" in notes
