@@ -18,7 +18,7 @@ test: setup ## run every test tier (lint, unit, chart), timed per tier
 	@bash scripts/run-tests.sh
 
 lint: setup ## ruff on the Python code, helm lint --strict on both charts
-	.venv/bin/ruff check src tests scripts
+	.venv/bin/ruff check src tests scripts images
 	.tools/bin/helm lint --strict charts/llm-stack -f $(PROFILE)
 	.tools/bin/helm lint --strict charts/llm-gateway
 

@@ -26,7 +26,7 @@ run_tier() {  # name command...
 TIERS="${TIERS:-lint unit chart}"
 for tier in $TIERS; do
   case $tier in
-    lint)  run_tier lint .venv/bin/ruff check src tests scripts ;;
+    lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
     unit)  run_tier unit "$PY" -m pytest tests/unit ;;
     chart) run_tier chart "$PY" -m pytest tests/chart ;;
     *) echo "unknown tier: $tier"; exit 2 ;;

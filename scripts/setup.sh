@@ -20,7 +20,7 @@ fresh() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 
 ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
   local dir=$1 name=$2 lock=$3; shift 3
-  local want; want=$(digest "$lock" pyproject.toml)
+  local want; want=$(digest "$lock")
   if [[ -x "$dir/bin/python" ]] && fresh "$name" "$want"; then
     say "$dir up to date"; return
   fi
@@ -31,10 +31,10 @@ ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
 }
 
 ensure_venv .venv venv requirements/dev.lock
-# the project itself, editable, without touching the pinned set
-if ! .venv/bin/python -c 'import llmstack' 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
-    || .venv/bin/python -m pip install --quiet --no-deps -e .
+# the project's own packages, editable, without touching the pinned set
+if ! .venv/bin/python -c 'import llmstack, llm_gateway' 2>/dev/null; then
+  say "installing the project's packages (editable): llmstack, llm-gateway"
+  .venv/bin/python -m pip install --quiet --no-deps -e . -e images/gateway
 fi
 ensure_venv .tools/checkov-venv checkov requirements/checkov.lock
 "$PYTHON" scripts/install_helm.py

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import PROFILE_IDS, PROFILES, by_kind, render
+from chartkit import PROFILE_IDS, PROFILES, by_kind, render
 from llmstack.paths import PROFILES as PROFILE_DIR
 
 pytestmark = pytest.mark.chart

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PROFILE_IDS, PROFILES, render
+from chartkit import PROFILE_IDS, PROFILES, render
 from llmstack.policy import pods_of_rayservice, scan
 
 pytestmark = [pytest.mark.chart, pytest.mark.slow]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import KUBE_VERSIONS, PROFILE_IDS, PROFILES, render
+from chartkit import KUBE_VERSIONS, PROFILE_IDS, PROFILES, render
 from llmstack import helm
 from llmstack.check import check_manifests
 from llmstack.paths import GATEWAY_CHART, STACK_CHART

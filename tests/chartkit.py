@@ -1,0 +1,28 @@
+"""Chart-test helpers: supported Kubernetes versions, the profiles, and a cache of rendered manifests."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from llmstack import helm, manifests
+from llmstack.paths import profiles
+
+# Kubernetes versions every profile must render and validate for
+KUBE_VERSIONS = ("1.33.0", "1.34.0", "1.35.0")
+PROFILES = profiles()
+PROFILE_IDS = [p.stem for p in PROFILES]
+
+
+@functools.cache
+def render(profile: Path | None, kube_version: str = "1.35.0", with_crds: bool = True,
+           extra: tuple[str, ...] = ()) -> tuple[dict, ...]:
+    """Render a profile (None = chart defaults) once per argument set; objects are shared, do not mutate."""
+    values = [profile] if profile else []
+    text = helm.template(values, kube_version=kube_version, set_values=extra,
+                         api_versions=helm.OPTIONAL_API_VERSIONS if with_crds else ())
+    return tuple(manifests.parse(text))
+
+
+def by_kind(objs, kind: str) -> list[dict]:
+    return [o for o in objs if o["kind"] == kind]

@@ -1,0 +1,83 @@
+"""Fixtures for the gateway tier: three FakeOpenAIUpstreams, a Redis server, and gateways started from
+a config and keys file per test. Everything binds 127.0.0.1 and is stopped by PID."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gatewaykit import KEYS, keys_file, upstream_mode
+from llmstack.paths import ROOT
+from procs import Proc, free_port, http_ok, start, tcp_open
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gateway-logs")
+
+
+@pytest.fixture(scope="session")
+def upstreams(logs):
+    """name -> port of three FakeOpenAIUpstream processes."""
+    procs: list[Proc] = []
+    ports = {}
+    try:
+        for name in ("a", "b", "c"):
+            port = free_port()
+            procs.append(start(f"upstream-{name}", [sys.executable, str(ROOT / "scripts" / "fake_openai_upstream.py"),
+                                                    "--port", str(port), "--name", name],
+                               logs, http_ok(port, "/fake/stats")))
+            ports[name] = port
+        yield ports
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_upstream_modes(request):
+    yield
+    if "upstreams" in request.fixturenames:
+        for port in request.getfixturevalue("upstreams").values():
+            upstream_mode(port)
+
+
+@pytest.fixture(scope="session")
+def redis_url(logs):
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.fail("redis-server is missing: `make setup` installs it (Debian package redis-server)")
+    port = free_port()
+    proc = start("redis", [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                 logs, tcp_open(port))
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path, logs):
+    """Start a gateway: gateway(routes=[...], keys=KEYS, **config) -> (port, Proc, config_path, keys_path)."""
+    started: list[Proc] = []
+
+    def run(routes: list[dict], keys: dict | None = None, **config):
+        keys_path = keys_file(tmp_path / "keys.yaml", KEYS if keys is None else keys)
+        cfg = {"routes": routes, "keysFile": str(keys_path), "health": {"failureThreshold": 2, "ejectSeconds": 1},
+               "retryAfterSeconds": 2, **config}
+        config_path = tmp_path / "gateway.yaml"
+        config_path.write_text(yaml.safe_dump(cfg))
+        port = free_port()
+        proc = start(f"gateway-{len(started)}-{port}",
+                     [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config_path),
+                      "--host", "127.0.0.1", "--port", str(port)], logs, http_ok(port, "/healthz"))
+        started.append(proc)
+        return port, proc, config_path, keys_path
+
+    yield run
+    for proc in started:
+        proc.stop()
+
+

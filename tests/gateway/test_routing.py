@@ -1,0 +1,83 @@
+"""Weighted canary split, pinning, fallback before the first byte, passive ejection and recovery, and 503 +
+Retry-After when no backend is ready."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from gatewaykit import Client, route, upstream_mode, upstream_stats, wait_until
+from procs import free_port
+
+pytestmark = pytest.mark.gateway
+
+
+def test_weighted_split_is_within_tolerance_over_1000_requests(gateway, upstreams):
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 90), ("b", upstreams["b"], 10))])
+    client = Client(port)
+    n = 1000
+    served = [client.chat(model="m")[1]["x-llm-backend"] for _ in range(n)]
+    canary = served.count("b")
+    sigma = math.sqrt(n * 0.1 * 0.9)
+    assert abs(canary - 100) < 4 * sigma, f"canary got {canary} of {n}"
+    assert served.count("a") + canary == n
+
+
+def test_key_pinning_sends_every_request_to_its_backend(gateway, upstreams):
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 99), ("b", upstreams["b"], 1))])
+    client = Client(port, "sk-pinned-0123456789")
+    assert {client.chat(model="m")[1]["x-llm-backend"] for _ in range(20)} == {"b"}
+
+
+def test_header_pinning_only_when_allowed(gateway, upstreams):
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 1), ("b", upstreams["b"], 0))], allowBackendHeader=True)
+    client = Client(port)
+    assert {client.request("POST", "/v1/chat/completions", {"model": "m"}, headers={"x-llm-backend": "b"})[1]
+            ["x-llm-backend"] for _ in range(5)} == {"b"}
+
+
+def test_dead_backend_falls_back_before_the_first_byte(gateway, upstreams):
+    dead = free_port()  # nothing listens there
+    port, *_ = gateway([route("m", ("dead", dead, 50), ("b", upstreams["b"], 50))])
+    client = Client(port)
+    results = [client.chat(model="m") for _ in range(20)]
+    assert all(status == 200 for status, _, _ in results)
+    assert {headers["x-llm-backend"] for _, headers, _ in results} == {"b"}
+
+
+def test_failing_backend_is_ejected_then_probed_back_in(gateway, upstreams):
+    port, proc, *_ = gateway([route("m", ("a", upstreams["a"], 50), ("b", upstreams["b"], 50))])
+    client = Client(port)
+    upstream_mode(upstreams["a"], status=503)
+    assert all(client.chat(model="m")[0] == 200 for _ in range(10))  # a's 503s retried on b
+    before = upstream_stats(upstreams["a"])["requests"]
+    assert all(client.chat(model="m")[1]["x-llm-backend"] == "b" for _ in range(20))
+    assert upstream_stats(upstreams["a"])["requests"] == before, "an ejected backend still got traffic"
+    status, _, metrics = client.request("GET", "/metrics")
+    assert 'llm_gateway_backend_up{backend="a",model="m"} 0.0' in metrics.decode()
+    upstream_mode(upstreams["a"])  # recovers
+    assert wait_until(lambda: client.chat(model="m")[1]["x-llm-backend"] == "a", timeout=5), "never probed back"
+    backends = {client.chat(model="m")[1]["x-llm-backend"] for _ in range(40)}
+    assert backends == {"a", "b"}
+
+
+def test_no_ready_backend_is_a_retryable_503(gateway, upstreams):
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 1), ("b", upstreams["b"], 1))], retryAfterSeconds=7)
+    upstream_mode(upstreams["a"], status=503)
+    upstream_mode(upstreams["b"], status=503)
+    client = Client(port)
+    for _ in range(3):
+        status, headers, body = client.chat(model="m")
+        assert status == 503
+        assert headers["Retry-After"] == "7"
+        assert json.loads(body)["error"]["code"] == "no_backend_ready"
+
+
+def test_upstream_client_errors_are_relayed_not_retried(gateway, upstreams):
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 1), ("b", upstreams["b"], 0))])
+    before = upstream_stats(upstreams["b"])["requests"]
+    status, headers, _ = Client(port).chat(model="m", fake={"status": 400})
+    assert status == 400 and headers["x-llm-backend"] == "a"
+    assert upstream_stats(upstreams["b"])["requests"] == before

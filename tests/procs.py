@@ -1,0 +1,79 @@
+"""Start and stop real local processes for tests: free loopback ports, readiness waits, stop by PID."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM our own process, then SIGKILL if it lingers; returns the exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+
+def start(name: str, cmd: list[str], log_dir: Path, ready: callable, timeout: float = 30, env=None) -> Proc:
+    log = log_dir / f"{name}.log"
+    handle = log.open("wb")
+    popen = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env={**os.environ, **(env or {})})
+    proc = Proc(name, popen, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{name} exited with {popen.returncode} before it was ready:\n{proc.output()[-3000:]}")
+        if ready():
+            return proc
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"{name} not ready after {timeout}s:\n{proc.output()[-3000:]}")
+
+
+def http_ok(port: int, path: str = "/") -> callable:
+    def check() -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", path)
+            ok = conn.getresponse().status < 500
+            conn.close()
+            return ok
+        except OSError:
+            return False
+    return check
+
+
+def tcp_open(port: int) -> callable:
+    def check() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    return check
