@@ -23,12 +23,13 @@ run_tier() {  # name command...
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
 }
 
-TIERS="${TIERS:-lint unit chart}"
+TIERS="${TIERS:-lint unit chart gateway}"
 for tier in $TIERS; do
   case $tier in
     lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
     unit)  run_tier unit "$PY" -m pytest tests/unit ;;
     chart) run_tier chart "$PY" -m pytest tests/chart ;;
+    gateway) run_tier gateway "$PY" -m pytest tests/gateway ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac
 done

