@@ -284,7 +284,8 @@ def test_multi_model_without_gateway_gets_one_host_per_model():
 
 
 def test_with_the_gateway_the_ingress_routes_everything_to_it():
-    objs = render(PROFILE_DIR / "multi-model.yaml", extra=("gateway.enabled=true", "ingress.host=llm.example.com"))
+    objs = render(PROFILE_DIR / "multi-model.yaml", extra=("gateway.enabled=true", "gateway.keys.existingSecret=k",
+                                                             "ingress.host=llm.example.com"))
     (ingress,) = by_kind(objs, "Ingress")
     assert ingress_backends(ingress) == {"llm.example.com": "llm-gateway"}
     assert any(s["metadata"]["name"] == "llm-gateway" for s in by_kind(objs, "Service"))

@@ -46,9 +46,11 @@ def test_chart_defaults_render_and_validate(kube_version, crds):
 
 
 def test_gateway_subchart_renders_and_validates_when_enabled(crds):
-    objs = list(render(PROFILES[0], "1.35.0", True, ("gateway.enabled=true",)))
+    objs = list(render(PROFILES[0], "1.35.0", True, ("gateway.enabled=true", "gateway.keys.existingSecret=k")))
     gateway = [o for o in objs if o["metadata"]["labels"].get("app.kubernetes.io/component") == "gateway"]
-    assert {o["kind"] for o in gateway} == {"Deployment", "Service"}
+    assert {o["kind"] for o in gateway} == {"ConfigMap", "Deployment", "Service", "ServiceAccount",
+                                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+                                            "ServiceMonitor"}
     report = check_manifests(objs, "1.35.0", crds)
     assert report.ok, "\n".join(report.problems)
 
@@ -59,8 +61,10 @@ def test_helm_lint_strict_passes(profile):
     assert "0 chart(s) failed" in report
 
 
-def test_helm_lint_strict_passes_for_the_gateway_chart():
-    assert "0 chart(s) failed" in helm.lint(chart=GATEWAY_CHART)
+def test_helm_lint_strict_passes_for_the_gateway_chart(tmp_path):
+    values = tmp_path / "gateway.yaml"
+    values.write_text("keys: {existingSecret: k}\nconfig: {routes: [{model: m, backends: [{url: 'http://m:8000'}]}]}\n")
+    assert "0 chart(s) failed" in helm.lint([values], chart=GATEWAY_CHART)
 
 
 def test_chart_metadata():
