@@ -6,7 +6,7 @@ KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 KUBERAY_VERSION := v1.7.0
 
-.PHONY: help setup test lint render check demo crds lock clean
+.PHONY: help setup test lint render check demo crds lock clean bench-gateway
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ demo: setup ## the main job, on the embedded cpu-tiny profile: what would be ins
 	@echo "demo: rendering $(PROFILE) with helm $$(.tools/bin/helm version --template '{{.Version}}') for Kubernetes $(KUBE_VERSION)"
 	@$(LLMSTACK) check -f $(PROFILE) --kube-version $(KUBE_VERSION)
 	@echo "demo: install it on a cluster with: helm install llm charts/llm-stack -n llm --create-namespace -f $(PROFILE)"
+
+bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and LiteLLM (installs LiteLLM into .tools/)
+	@test -x .tools/litellm-venv/bin/litellm || { python3 -m venv .tools/litellm-venv && \
+	  .tools/litellm-venv/bin/pip install --quiet -r requirements/litellm.lock; }
+	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json
 
 crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
 	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)

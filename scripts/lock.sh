@@ -2,7 +2,7 @@
 # Resolve requirements/*.in into fully pinned requirements/*.lock files, each in a throwaway venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for name in dev checkov; do
+for name in dev checkov litellm; do
   tmp=$(mktemp -d)
   python3 -m venv "$tmp"
   "$tmp/bin/pip" install --quiet -r "requirements/$name.in"

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""`make bench-gateway`: the gateway's cost per request, side by side in one run.
+
+Targets, all in front of the same FakeOpenAIUpstream: direct (no proxy), BareProxy (the ~50-line floor),
+llm-gateway (auth + limits + metrics + routing + JSON access logs on), and LiteLLM proxy (its own venv,
+one worker, master key). Each cell (target × concurrency × streaming) is a bounded closed-loop run of
+scripts/bench/loadgen.py in its own process. Prints Markdown tables; numbers go to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from procs import free_port, http_ok, start  # noqa: E402
+
+KEY = "sk-bench-0123456789"
+LITELLM = ROOT / ".tools" / "litellm-venv" / "bin" / "litellm"
+
+
+def start_targets(tmp: Path) -> tuple[dict[str, str], list]:
+    procs, urls = [], {}
+    up = free_port()
+    procs.append(start("upstream", [sys.executable, str(ROOT / "scripts/fake_openai_upstream.py"), "--port", str(up)],
+                       tmp, http_ok(up, "/fake/stats")))
+    urls["direct"] = f"http://127.0.0.1:{up}"
+    bare = free_port()
+    procs.append(start("bare", [sys.executable, str(ROOT / "scripts/bench/bare_proxy.py"), "--port", str(bare),
+                                "--upstream", urls["direct"]], tmp, http_ok(bare, "/v1/x")))
+    urls["bare-proxy"] = f"http://127.0.0.1:{bare}"
+
+    import yaml
+    from llm_gateway.keys import hash_key
+
+    (tmp / "keys.yaml").write_text(yaml.safe_dump({"keys": [
+        {"id": "bench", "sha256": hash_key(KEY), "models": ["bench-model"],
+         "requestsPerMinute": 100_000_000, "tokensPerMinute": 10_000_000_000}]}))
+    (tmp / "gateway.yaml").write_text(yaml.safe_dump({
+        "routes": [{"model": "bench-model", "backends": [{"name": "fake", "url": urls["direct"], "weight": 1}]}],
+        "keysFile": str(tmp / "keys.yaml")}))
+    gw = free_port()
+    procs.append(start("gateway", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(tmp / "gateway.yaml"),
+                                   "--host", "127.0.0.1", "--port", str(gw)], tmp, http_ok(gw, "/healthz")))
+    urls["llm-gateway"] = f"http://127.0.0.1:{gw}"
+
+    if LITELLM.exists():
+        (tmp / "litellm.yaml").write_text(yaml.safe_dump({
+            "model_list": [{"model_name": "bench-model", "litellm_params": {
+                "model": "openai/bench-model", "api_base": urls["direct"] + "/v1", "api_key": "fake"}}],
+            "general_settings": {"master_key": KEY}}))
+        ll = free_port()
+        env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "NO_DOCS": "True"}
+        procs.append(start("litellm", [str(LITELLM), "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1",
+                                       "--port", str(ll), "--num_workers", "1"], tmp,
+                           http_ok(ll, "/health/liveliness"), timeout=180, env=env))
+        urls["litellm"] = f"http://127.0.0.1:{ll}"
+    else:
+        print(f"note: LiteLLM not installed ({LITELLM}); run `make bench-gateway` to install it", file=sys.stderr)
+    return urls, procs
+
+
+def cell(url: str, concurrency: int, stream: bool, seconds: float) -> dict:
+    cmd = [sys.executable, str(ROOT / "scripts/bench/loadgen.py"), "--url", url + "/v1/chat/completions",
+           "--key", KEY, "--concurrency", str(concurrency), "--seconds", str(seconds)]
+    if stream:
+        cmd.append("--stream")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    if out.returncode != 0:
+        return {"requests": 0, "errors": -1, "rps": 0, "p50": float("nan"), "p99": float("nan"),
+                "ttfb_p50": float("nan"), "ttfb_p99": float("nan"), "stderr": out.stderr[-500:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
+    parser.add_argument("--concurrency", default="1,16,64,256")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        urls, procs = start_targets(Path(tmp))
+        try:
+            for stream in (False, True):
+                for c in levels:
+                    for target, url in urls.items():  # interleaved: every target sees the same machine state
+                        r = cell(url, c, stream, args.seconds)
+                        r.update(target=target, concurrency=c, stream=stream)
+                        results.append(r)
+                        print(f"{'stream' if stream else 'json':6} c={c:<3} {target:12} {r['rps']:9.1f} req/s "
+                              f"p50 {r['p50']:8.2f} ms p99 {r['p99']:8.2f} ms errors {r['errors']}",
+                              file=sys.stderr, flush=True)
+        finally:
+            for p in procs:
+                p.stop()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=1))
+    print(report(results))
+    return 0
+
+
+def report(results: list[dict]) -> str:
+    lines = [f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.python_version()}, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    for stream in (False, True):
+        rows = [r for r in results if r["stream"] == stream]
+        lines += [f"**{'streaming, 32 chunks' if stream else 'non-streaming'}**", "",
+                  "| concurrency | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFB p50 ms |"
+                  " added TTFB p50 ms | errors |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in sorted({r["concurrency"] for r in rows}):
+            direct = next(r for r in rows if r["concurrency"] == c and r["target"] == "direct")
+            for r in (r for r in rows if r["concurrency"] == c):
+                lines.append(f"| {c} | {r['target']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                             f"{r['p50'] - direct['p50']:+.2f} | {r['p99'] - direct['p99']:+.2f} | "
+                             f"{r['ttfb_p50']:.2f} | {r['ttfb_p50'] - direct['ttfb_p50']:+.2f} | {r['errors']} |")
+        lines.append("")
+        lines += ["| concurrency | llm-gateway req/s ÷ LiteLLM req/s | llm-gateway req/s ÷ bare proxy req/s |",
+                  "|---|---|---|"]
+        for c in sorted({r["concurrency"] for r in rows}):
+            by = {r["target"]: r for r in rows if r["concurrency"] == c}
+            gw = by["llm-gateway"]["rps"]
+            ll = by.get("litellm", {}).get("rps", 0)
+            lines.append(f"| {c} | {gw / ll:.1f}× |" if ll else f"| {c} | n/a |")
+            lines[-1] += f" {gw / by['bare-proxy']['rps']:.2f} |"
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
