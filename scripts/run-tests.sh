@@ -23,12 +23,13 @@ run_tier() {  # name command...
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
 }
 
-TIERS="${TIERS:-lint unit chart gateway}"
+TIERS="${TIERS:-lint unit chart serving gateway}"
 for tier in $TIERS; do
   case $tier in
     lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
     unit)  run_tier unit "$PY" -m pytest tests/unit ;;
     chart) run_tier chart "$PY" -m pytest tests/chart ;;
+    serving) run_tier serving "$PY" -m pytest tests/serving ;;
     gateway) run_tier gateway "$PY" -m pytest tests/gateway ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac

