@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -10,6 +11,23 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def kill_session(sid: int) -> int:
+    """SIGKILL every process of a session we started (start_new_session=True makes sid == our child's pid).
+    Ray gives each worker its own process group and vLLM's engine processes outlive their parents, but all
+    stay in the session. Returns how many were killed."""
+    killed = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after "(comm)": state, ppid, pgrp, session, ...
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def free_port() -> int:
@@ -28,7 +46,8 @@ class Proc:
         return self.log.read_text(errors="replace")
 
     def stop(self, timeout: float = 10) -> int:
-        """SIGTERM our own process, then SIGKILL if it lingers; returns the exit code."""
+        """SIGTERM our own process (it may drain), SIGKILL if it lingers, then SIGKILL whatever is left of its
+        process group (engine workers that outlive their parent); returns the exit code."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -36,6 +55,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        kill_session(self.popen.pid)
         return self.popen.returncode
 
 
@@ -43,7 +63,7 @@ def start(name: str, cmd: list[str], log_dir: Path, ready: callable, timeout: fl
     log = log_dir / f"{name}.log"
     handle = log.open("wb")
     popen = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **(env or {})})
+                             env={**os.environ, **(env or {})}, start_new_session=True)
     proc = Proc(name, popen, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
