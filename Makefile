@@ -6,7 +6,7 @@ KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 KUBERAY_VERSION := v1.7.0
 
-.PHONY: help setup test lint render check demo crds lock clean bench-gateway
+.PHONY: help setup test lint render check demo crds lock clean bench-gateway bench-serving
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and Lit
 	@test -x .tools/litellm-venv/bin/litellm || { python3 -m venv .tools/litellm-venv && \
 	  .tools/litellm-venv/bin/pip install --quiet -r requirements/litellm.lock; }
 	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json
+
+bench-serving: setup ## Ray Serve app vs direct vLLM (CPU) on the tiny and realistic models, side by side
+	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
 
 crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
 	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)

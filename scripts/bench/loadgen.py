@@ -21,9 +21,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(url: str, key: str, concurrency: int, seconds: float, max_requests: int, stream: bool,
-              warmup: float) -> dict:
-    body = json.dumps({"model": "bench-model", "max_tokens": 32, "stream": stream,
-                       "messages": [{"role": "user", "content": "Say something."}]}).encode()
+              warmup: float, model: str = "bench-model", max_tokens: int = 32) -> dict:
+    body = {"model": model, "max_tokens": max_tokens, "stream": stream, "ignore_eos": True,
+            "messages": [{"role": "user", "content": "Say something."}]}
+    if "/v1/completions" in url:
+        body["prompt"] = body.pop("messages")[0]["content"]
+    body = json.dumps(body).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     latencies: list[float] = []
     ttfb: list[float] = []
@@ -75,6 +78,9 @@ if __name__ == "__main__":
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--model", default="bench-model")
+    parser.add_argument("--max-tokens", type=int, default=32)
     a = parser.parse_args()
     uvloop.install()
-    print(json.dumps(asyncio.run(run(a.url, a.key, a.concurrency, a.seconds, a.max_requests, a.stream, a.warmup))))
+    print(json.dumps(asyncio.run(run(a.url, a.key, a.concurrency, a.seconds, a.max_requests, a.stream, a.warmup,
+                                     a.model, a.max_tokens))))
