@@ -23,9 +23,15 @@ def test_there_is_a_dockerfile_per_image():
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=[p.parent.name for p in DOCKERFILES])
 def test_base_images_are_pinned(path):
+    stages: set[str] = set()
     for kind, arg in instructions(path):
         if kind == "FROM":
-            image = arg.split()[0]
+            words = arg.split()
+            image = words[0]
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+            if image in stages - {words[-1]} or (image in stages and len(words) == 1):
+                continue  # an earlier build stage, pinned where it was defined
             assert ":" in image or "@sha256:" in image, f"unpinned base {image}"
             assert not image.endswith(":latest")
             assert re.search(r":\d+(\.\d+)+", image) or "@sha256:" in image, f"{image}: pin a version"
