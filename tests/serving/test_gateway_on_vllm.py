@@ -1,0 +1,70 @@
+"""The gateway in front of the real vLLM (CPU) server: chat, streaming chunk by chunk, usage accounted in
+the gateway's metrics, and the engine's own routes unreachable through it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import time
+
+import pytest
+import yaml
+
+from gatewaykit import KEYS, Client, keys_file, route
+from procs import free_port, http_ok, start
+
+pytestmark = [pytest.mark.serving, pytest.mark.gateway]
+
+
+@pytest.fixture(scope="module")
+def gateway_port(vllm_server, tmp_path_factory, serving_logs):
+    tmp = tmp_path_factory.mktemp("gateway-on-vllm")
+    keys = keys_file(tmp / "keys.yaml", KEYS)
+    config = tmp / "gateway.yaml"
+    config.write_text(yaml.safe_dump({"routes": [route("tiny", ("vllm", vllm_server[0], 1))],
+                                      "keysFile": str(keys)}))
+    port = free_port()
+    cmd = [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
+           "--port", str(port)]
+    proc = start("gateway-on-vllm", cmd, serving_logs, http_ok(port, "/healthz"))
+    yield port
+    proc.stop()
+
+
+def test_chat_through_the_gateway(gateway_port):
+    status, headers, body = Client(gateway_port).chat(model="tiny", max_tokens=6)
+    assert status == 200, body
+    assert json.loads(body)["usage"]["completion_tokens"] == 6
+    assert headers["x-llm-backend"] == "vllm"
+
+
+def test_streaming_through_the_gateway_arrives_chunk_by_chunk(gateway_port):
+    conn = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=60)
+    conn.request("POST", "/v1/completions", headers={"Content-Type": "application/json",
+                                                     "Authorization": "Bearer sk-alpha-0123456789"},
+                 body=json.dumps({"model": "tiny", "prompt": "once", "max_tokens": 200, "ignore_eos": True,
+                                  "stream": True, "stream_options": {"include_usage": True}}))
+    started = time.monotonic()
+    resp = conn.getresponse()
+    first = None
+    data = b""
+    while chunk := resp.read1(65536):
+        if first is None and b"data: " in chunk:
+            first = time.monotonic() - started
+        data += chunk
+    total = time.monotonic() - started
+    assert resp.status == 200 and data.rstrip().endswith(b"data: [DONE]")
+    assert first < total / 3, f"first chunk after {first:.2f}s of {total:.2f}s: buffered"
+    status, _, metrics = Client(gateway_port).request("GET", "/metrics")
+    assert 'llm_gateway_tokens_total{direction="completion",key_id="alpha",model="tiny"}' in metrics.decode()
+
+
+def test_engine_routes_are_not_reachable_through_the_gateway(gateway_port, vllm_server):
+    from servingkit import get
+
+    assert get(vllm_server[0], "/metrics")[0] == 200  # the engine has it...
+    for path in ("/metrics/", "/health", "/v1/load_lora_adapter", "/tokenize", "/version"):
+        status, _, _ = Client(gateway_port).request("POST" if "lora" in path or "token" in path else "GET", path,
+                                                    {"model": "tiny"})
+        assert status in (404, 405), path  # ...the gateway does not pass it on
