@@ -5,12 +5,21 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from llmstack.paths import ROOT
+from procs import free_port, kill_session
 
 SERVING_VENV = ROOT / ".tools" / "serving-venv"
 SERVING_PYTHON = SERVING_VENV / "bin" / "python"
+RAY = str(SERVING_VENV / "bin" / "ray")
+SERVE = str(SERVING_VENV / "bin" / "serve")
 MODELS = ROOT / ".tools" / "models"
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
             "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
@@ -41,3 +50,52 @@ def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
     conn.request("GET", path)
     resp = conn.getresponse()
     return resp.status, resp.read()
+
+
+@contextmanager
+def ray_serve(serve_config: dict, tmp: Path, env: dict, num_cpus: int, worker_ports: tuple[int, int],
+              metrics_port: int | None = None, timeout: float = 300) -> Iterator[str]:
+    """A local Ray head with `serve_config` deployed and every application RUNNING; yields the dashboard
+    address. The head runs in its own session, killed whole afterwards: vLLM's engine processes outlive
+    `ray stop`. Raises RuntimeError (with the status) when the head or a deployment fails."""
+    gcs, dashboard = free_port(), free_port()
+    address = f"http://127.0.0.1:{dashboard}"
+    start = [RAY, "start", "--head", "--block", f"--num-cpus={num_cpus}", f"--port={gcs}",
+             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--min-worker-port={worker_ports[0]}",
+             f"--max-worker-port={worker_ports[1]}", f"--temp-dir={tmp}/ray", "--disable-usage-stats"]
+    if metrics_port:
+        start.append(f"--metrics-export-port={metrics_port}")
+    head = subprocess.Popen(start, env=env, stdout=(tmp / "ray-head.log").open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        _wait(lambda: subprocess.run([RAY, "status", f"--address=127.0.0.1:{gcs}"], capture_output=True, env=env,
+                                     timeout=60).returncode == 0 or head.poll() is not None, 120, "the Ray head")
+        if head.poll() is not None:
+            raise RuntimeError(f"Ray head exited:\n{(tmp / 'ray-head.log').read_text()[-3000:]}")
+        (tmp / "serve.yaml").write_text(yaml.safe_dump(serve_config))
+        # the dashboard's REST API comes up a little after the GCS: retry the deploy until it answers
+        _wait(lambda: subprocess.run([SERVE, "deploy", str(tmp / "serve.yaml"), "-a", address], capture_output=True,
+                                     env=env, timeout=120).returncode == 0, 120, "serve deploy")
+        _wait(lambda: _all_running(address, env), timeout, "every Serve application RUNNING")
+        yield address
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        kill_session(head.pid)
+        head.wait(30)
+
+
+def _all_running(address: str, env: dict) -> bool:
+    status = subprocess.run([SERVE, "status", "-a", address], capture_output=True, text=True, env=env,
+                            timeout=60).stdout
+    apps = (yaml.safe_load(status) or {}).get("applications", {}) if status else {}
+    if any(a["status"] == "DEPLOY_FAILED" for a in apps.values()):
+        raise RuntimeError(f"serve deploy failed:\n{status}")
+    return bool(apps) and all(a["status"] == "RUNNING" for a in apps.values())
+
+
+def _wait(ready, timeout: float, what: str, interval: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not reached after {timeout:.0f} s")
+        time.sleep(interval)

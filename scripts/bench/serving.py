@@ -18,11 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from procs import Proc, free_port, http_ok, kill_session, start  # noqa: E402
+from procs import Proc, free_port, http_ok, start  # noqa: E402
+from servingkit import ray_serve  # noqa: E402
 
 VENV = ROOT / ".tools" / "serving-venv" / "bin"
 ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "2", "TOKENIZERS_PARALLELISM": "false",
@@ -48,43 +47,12 @@ def start_direct(model_dir: Path, tmp: Path) -> tuple[int, Proc]:
     return port, proc
 
 
-def start_ray(model_dir: Path, tmp: Path) -> tuple[int, subprocess.Popen]:
-    """A Ray head in its own session with the app deployed; on failure the whole session is killed."""
-    gcs, dash, port = free_port(), free_port(), free_port()
-    head = subprocess.Popen([str(VENV / "ray"), "start", "--head", "--block", "--num-cpus=4", f"--port={gcs}",
-                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--temp-dir={tmp}/ray",
-                             "--min-worker-port=32000", "--max-worker-port=32999", "--disable-usage-stats"],
-                            env={**os.environ, **ENV}, stdout=(tmp / "ray.log").open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        return port, _deploy(head, gcs, dash, port, model_dir, tmp)
-    except BaseException:
-        kill_session(head.pid)
-        raise
-
-
-def _deploy(head, gcs: int, dash: int, port: int, model_dir: Path, tmp: Path) -> subprocess.Popen:
-    while subprocess.run([str(VENV / "ray"), "status", f"--address=127.0.0.1:{gcs}"], capture_output=True,
-                         env={**os.environ, **ENV}).returncode != 0:
-        time.sleep(1)
+def ray_app(model_dir: Path, tmp: Path, port: int):
+    """The app the chart deploys, for this model, on a local Ray head (a context manager)."""
     serve = {"proxy_location": "EveryNode", "http_options": {"host": "127.0.0.1", "port": port},
              "applications": [{"name": "bench", "route_prefix": "/", "import_path": "llm_serving.ray_app:build_app",
                                "args": {"models": [model_config(model_dir, tmp / "cache", "ray", {})]}}]}
-    (tmp / "serve.yaml").write_text(yaml.safe_dump(serve))
-    deadline = time.monotonic() + 120
-    while subprocess.run([str(VENV / "serve"), "deploy", str(tmp / "serve.yaml"), "-a", f"http://127.0.0.1:{dash}"],
-                         capture_output=True, env={**os.environ, **ENV}).returncode != 0:
-        if time.monotonic() > deadline:  # the dashboard's REST API comes up a little after the GCS
-            raise RuntimeError("serve deploy kept failing for 120 s")
-        time.sleep(2)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        out = subprocess.run([str(VENV / "serve"), "status", "-a", f"http://127.0.0.1:{dash}"], capture_output=True,
-                             text=True, env={**os.environ, **ENV}).stdout
-        if "status: RUNNING" in out and "DEPLOYING" not in out:
-            return head
-        time.sleep(3)
-    raise RuntimeError("Ray Serve app not RUNNING after 600 s")
+    return ray_serve(serve, tmp, {**os.environ, **ENV}, num_cpus=4, worker_ports=(32000, 32999), timeout=600)
 
 
 def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:
@@ -95,6 +63,18 @@ def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:
         cmd.append("--stream")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_cells(results: list[dict], size: str, direct_port: int, ray_port: int, seconds: float) -> None:
+    """Both targets, alternating cell by cell, so each sees the same machine state."""
+    for stream in (False, True):
+        for c in (1, 16):
+            for target, port in (("direct vLLM", direct_port), ("Ray Serve app", ray_port)):
+                r = cell(port, c, stream, seconds)
+                r.update(size=size, target=target, concurrency=c, stream=stream)
+                results.append(r)
+                print(f"{size} {'stream' if stream else 'json'} c={c} {target}: {r['rps']:.1f} req/s "
+                      f"p50 {r['p50']:.1f} ms ttfb {r['ttfb_p50']:.1f} ms", file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -111,22 +91,12 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"bench-serving-{size}-") as tmp:
             tmp = Path(tmp)
             direct_port, direct = start_direct(model_dir, tmp)
-            head = None
+            ray_port = free_port()
             try:
-                ray_port, head = start_ray(model_dir, tmp)
-                for stream in (False, True):
-                    for c in (1, 16):
-                        for target, port in (("direct vLLM", direct_port), ("Ray Serve app", ray_port)):
-                            r = cell(port, c, stream, args.seconds)
-                            r.update(size=size, target=target, concurrency=c, stream=stream)
-                            results.append(r)
-                            print(f"{size} {'stream' if stream else 'json'} c={c} {target}: {r['rps']:.1f} req/s "
-                                  f"p50 {r['p50']:.1f} ms ttfb {r['ttfb_p50']:.1f} ms", file=sys.stderr, flush=True)
+                with ray_app(model_dir, tmp, ray_port):
+                    run_cells(results, size, direct_port, ray_port, args.seconds)
             finally:
                 direct.stop(30)
-                subprocess.run([str(VENV / "ray"), "stop", "--force"], capture_output=True, env={**os.environ, **ENV})
-                for pid in [head.pid] if head else []:
-                    kill_session(pid)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1))
     print(report(results))
