@@ -119,6 +119,12 @@ class Gateway:
                      "duration_ms": round((time.perf_counter() - started) * 1000, 2), **extra}
             sys.stdout.write(json.dumps(entry) + "\n")
 
+    def refuse(self, request: web.Request, rid: str, key: ApiKey | None, model: str, status: int, started: float,
+               message: str, code: str, headers: dict[str, str], **extra) -> web.Response:
+        """Log and count a request the gateway answers itself, with an OpenAI-style error."""
+        self.access(request, rid, key, model, "", status, started, **extra)
+        return error_response(status, message, code, headers)
+
     # --- handlers -------------------------------------------------------------------------------------
     async def models(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -164,29 +170,26 @@ class Gateway:
         try:
             raw = await asyncio.wait_for(request.read(), self.config.body_timeout)
         except web.HTTPRequestEntityTooLarge:
-            self.access(request, rid, key, "", "", 413, started)
-            return error_response(413, f"request body over {self.config.max_body_bytes} bytes", "body_too_large",
-                                  headers)
+            return self.refuse(request, rid, key, "", 413, started,
+                               f"request body over {self.config.max_body_bytes} bytes", "body_too_large", headers)
         except TimeoutError:
-            self.access(request, rid, key, "", "", 408, started)
-            return error_response(408, "request body not received in time", "body_timeout", headers)
+            return self.refuse(request, rid, key, "", 408, started, "request body not received in time",
+                               "body_timeout", headers)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            self.access(request, rid, key, "", "", 400, started)
-            return error_response(400, "request body is not valid JSON", "invalid_json", headers)
+            return self.refuse(request, rid, key, "", 400, started, "request body is not valid JSON", "invalid_json",
+                               headers)
         model = body.get("model") if isinstance(body, dict) else None
         if not isinstance(model, str) or not model:
-            self.access(request, rid, key, "", "", 400, started)
-            return error_response(400, "the body must be a JSON object with a string `model`", "missing_model",
-                                  headers)
+            return self.refuse(request, rid, key, "", 400, started,
+                               "the body must be a JSON object with a string `model`", "missing_model", headers)
         if model not in self.router.states:
-            self.access(request, rid, key, model, "", 404, started)
-            return error_response(404, f"The model `{model}` does not exist", "model_not_found", headers)
+            return self.refuse(request, rid, key, model, 404, started, f"The model `{model}` does not exist",
+                               "model_not_found", headers)
         if not key.allows(model):
-            self.access(request, rid, key, model, "", 403, started)
-            return error_response(403, f"this API key may not use the model `{model}`", "model_not_allowed",
-                                  headers)
+            return self.refuse(request, rid, key, model, 403, started,
+                               f"this API key may not use the model `{model}`", "model_not_allowed", headers)
 
         # limits: one request, and an estimate of the tokens (reconciled with the usage reported)
         estimate = estimate_prompt_tokens(body) + requested_output_tokens(body)
@@ -195,10 +198,10 @@ class Gateway:
             decision = await self.limiter.take(key.id, kind, per_minute, amount)
             if not decision.allowed:
                 self.metrics.rate_limited.labels(key.id, kind).inc()
-                self.access(request, rid, key, model, "", 429, started, limit=kind)
                 retry = str(max(1, math.ceil(decision.retry_after)))
-                return error_response(429, f"rate limit of {per_minute} {kind}/min reached for this key",
-                                      f"rate_limit_{kind}", {**headers, "Retry-After": retry})
+                return self.refuse(request, rid, key, model, 429, started,
+                                   f"rate limit of {per_minute} {kind}/min reached for this key",
+                                   f"rate_limit_{kind}", {**headers, "Retry-After": retry}, limit=kind)
 
         pin = key.backend or (request.headers.get("x-llm-backend", "") if self.config.allow_backend_header else "")
         plan = self.router.plan(model, pin)
