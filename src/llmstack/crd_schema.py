@@ -80,17 +80,24 @@ def _validator(crd: CrdVersion) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+@cache
+def _cel_program(rule: str):
+    """A CEL rule compiled once, however many objects it checks."""
+    import celpy  # cel-python; imported here because it is only needed for CRDs with rules
+
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
 def cel_violations(schema: dict, value, path: str = "") -> list[str]:
     """Messages of the CEL rules (non-transition) that `value` breaks, walking schema and value together."""
-    import celpy  # cel-python; imported here because it is only needed for CRDs with rules
+    import celpy
 
     problems = []
     for rule in schema.get("x-kubernetes-validations", []):
         if "oldSelf" in rule["rule"]:
             continue  # transition rule: only meaningful on update
-        env = celpy.Environment()
-        program = env.program(env.compile(rule["rule"]))
-        if not bool(program.evaluate({"self": celpy.json_to_cel(value)})):
+        if not bool(_cel_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})):
             problems.append(f"{path or '<root>'}: {rule.get('message', rule['rule'])}")
     if isinstance(value, dict):
         for key, sub in value.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -46,8 +47,6 @@ class ModelSummary:
 
 def models(objs: list[dict]) -> list[ModelSummary]:
     """What each model will run, read back from the rendered objects (not from values)."""
-    import json
-
     out = []
     for cm in (o for o in objs if o["kind"] == "ConfigMap" and "model.json" in o.get("data", {})):
         cfg = json.loads(cm["data"]["model.json"])

@@ -40,14 +40,15 @@ def model_path(config: ModelConfig) -> str:
 
 def llm_config(config: ModelConfig, raw: dict) -> dict:
     """The LLMConfig (as a dict) of one model: same engine arguments as the standalone server."""
-    engine_kwargs = config.engine_args(model_path(config))
+    path = model_path(config)
+    engine_kwargs = config.engine_args(path)
     engine_kwargs.pop("model")
     engine_kwargs.pop("served_model_name")
     engine_kwargs.pop("shutdown_timeout")  # Ray Serve drains replicas itself (graceful_shutdown_timeout_s)
     deployment = dict(config.deployment_config)
     deployment.setdefault("graceful_shutdown_timeout_s", config.drain_seconds)
     result = {
-        "model_loading_config": {"model_id": config.name, "model_source": model_path(config)},
+        "model_loading_config": {"model_id": config.name, "model_source": path},
         "engine_kwargs": engine_kwargs,
         "deployment_config": deployment,
         "callback_config": {"callback_class": FetchOnNode, "callback_kwargs": {"model": raw}},
