@@ -11,10 +11,10 @@ KUBERAY_VERSION := v1.7.0
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, Python deps)
+setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, vLLM+Ray venv, redis-server)
 	@bash scripts/setup.sh
 
-test: setup ## run every test tier (lint, unit, chart), timed per tier
+test: setup ## run every test tier (lint, unit, chart, serving, gateway), timed per tier
 	@bash scripts/run-tests.sh
 
 lint: setup ## ruff on the Python code, helm lint --strict on both charts

@@ -428,6 +428,18 @@ affinity:
     {{- include "llm-stack.modelVolumeMounts" . | nindent 4 }}
 {{- end -}}
 
+{{/* Liveness of any Ray pod: its raylet answers (the check KubeRay would inject, as an HTTP probe). */}}
+{{- define "llm-stack.rayLivenessProbe" -}}
+livenessProbe:
+  httpGet:
+    path: /api/local_raylet_healthz
+    port: 52365
+  initialDelaySeconds: 30
+  periodSeconds: 5
+  timeoutSeconds: 2
+  failureThreshold: 120
+{{- end -}}
+
 {{- define "llm-stack.preStop" -}}
 lifecycle:
   preStop:
