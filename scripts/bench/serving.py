@@ -47,12 +47,12 @@ def start_direct(model_dir: Path, tmp: Path) -> tuple[int, Proc]:
     return port, proc
 
 
-def ray_app(model_dir: Path, tmp: Path, port: int):
+def ray_app(model_dir: Path, tmp: Path, port: int, ray_env: dict):
     """The app the chart deploys, for this model, on a local Ray head (a context manager)."""
     serve = {"proxy_location": "EveryNode", "http_options": {"host": "127.0.0.1", "port": port},
              "applications": [{"name": "bench", "route_prefix": "/", "import_path": "llm_serving.ray_app:build_app",
                                "args": {"models": [model_config(model_dir, tmp / "cache", "ray", {})]}}]}
-    return ray_serve(serve, tmp, {**os.environ, **ENV}, num_cpus=4, worker_ports=(32000, 32999), timeout=600)
+    return ray_serve(serve, tmp, {**os.environ, **ENV, **ray_env}, num_cpus=4, worker_ports=(32000, 32999), timeout=600)
 
 
 def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:
@@ -65,10 +65,11 @@ def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_cells(results: list[dict], size: str, direct_port: int, ray_port: int, seconds: float) -> None:
+def run_cells(results: list[dict], size: str, direct_port: int, ray_port: int, seconds: float,
+              concurrencies: list[int]) -> None:
     """Both targets, alternating cell by cell, so each sees the same machine state."""
     for stream in (False, True):
-        for c in (1, 16):
+        for c in concurrencies:
             for target, port in (("direct vLLM", direct_port), ("Ray Serve app", ray_port)):
                 r = cell(port, c, stream, seconds)
                 r.update(size=size, target=target, concurrency=c, stream=stream)
@@ -81,6 +82,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="tiny,realistic")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrencies")
+    parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment of the Ray cluster, e.g. RAY_SERVE_THROUGHPUT_OPTIMIZED=1 or "
+                             "RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS=100")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     results = []
@@ -93,8 +98,10 @@ def main() -> int:
             direct_port, direct = start_direct(model_dir, tmp)
             ray_port = free_port()
             try:
-                with ray_app(model_dir, tmp, ray_port):
-                    run_cells(results, size, direct_port, ray_port, args.seconds)
+                ray_env = dict(kv.split("=", 1) for kv in args.ray_env)
+                with ray_app(model_dir, tmp, ray_port, ray_env):
+                    run_cells(results, size, direct_port, ray_port, args.seconds,
+                              [int(c) for c in args.concurrency.split(",")])
             finally:
                 direct.stop(30)
     if args.json_out:
