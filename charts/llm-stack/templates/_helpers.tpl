@@ -202,6 +202,9 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $errors = append $errors (printf "%s.autoscaling.provider: ray needs engine: ray: set provider: hpa (or keda) for engine: vllm" $key) -}}
 {{- end -}}
 {{- $_ := set $m "provider" $provider -}}
+{{- if and (eq $m.engine "vllm") (gt (int $as.maxReplicas) (int $as.minReplicas)) (lt (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds)) -}}
+{{- $errors = append $errors (printf "%s.autoscaling.scaleDownStabilizationSeconds (%d) is shorter than coldStartSeconds (%d): the %s would drop replicas it must reload within one cold start; set it to at least %d" $key (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds) (upper $provider) (int $m.coldStartSeconds)) -}}
+{{- end -}}
 {{- if gt (int $as.minReplicas) (int $as.maxReplicas) -}}
 {{- $errors = append $errors (printf "%s.autoscaling.minReplicas (%d) is above maxReplicas (%d): raise maxReplicas or lower minReplicas" $key (int $as.minReplicas) (int $as.maxReplicas)) -}}
 {{- end -}}
@@ -478,4 +481,39 @@ its alias "gateway" (the subchart's own helpers are not loaded while it is disab
 {{- end -}}
 {{- end -}}
 {{- toYaml $backends -}}
+{{- end -}}
+
+{{/* The queue-depth definition shared with `llmstack` (files/queue-depth.yaml). */}}
+{{- define "llm-stack.queueDepth" -}}
+{{- .Files.Get "files/queue-depth.yaml" -}}
+{{- end -}}
+
+{{/* HPA scaling behavior of an engine: vllm model (the HPA's, or KEDA's HPA). Context: the model.
+Scale up at most one pod or 100% per cold start (a new replica takes that long to help: adding more
+while it loads overshoots); scale down after a window no shorter than the cold start (validated). */}}
+{{- define "llm-stack.hpaBehavior" -}}
+{{- $as := .autoscaling -}}
+{{- $period := min 1800 (int .coldStartSeconds) -}}
+scaleUp:
+  stabilizationWindowSeconds: {{ $as.scaleUpStabilizationSeconds }}
+  selectPolicy: Max
+  policies:
+    - type: Pods
+      value: 1
+      periodSeconds: {{ $period }}
+    - type: Percent
+      value: 100
+      periodSeconds: {{ $period }}
+scaleDown:
+  stabilizationWindowSeconds: {{ $as.scaleDownStabilizationSeconds }}
+  policies:
+    - type: Pods
+      value: 1
+      periodSeconds: 120
+{{- end -}}
+
+{{/* A selector that matches a vLLM metric in both families: `vllm:<name>` (engine vllm) and
+`ray_vllm_<name>` (vLLM inside Ray Serve). Context: dict "name" "<metric>" "matchers" "<label matchers>" */}}
+{{- define "llm-stack.vllmSeries" -}}
+{__name__=~"vllm:{{ .name }}|ray_vllm_{{ .name }}",{{ .matchers }}}
 {{- end -}}
