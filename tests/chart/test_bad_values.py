@@ -34,6 +34,16 @@ CASES = {
     "unknown-autoscaling-provider": ({"models": [model(autoscaling={"provider": "vpa"})]},
                                      "at '/models/0/autoscaling/provider'"),
     # --- rules in the chart ------------------------------------------------------------------------------
+    "scale-down-shorter-than-cold-start": (
+        {"models": [model(engine="vllm", coldStartSeconds=600,
+                          autoscaling={"maxReplicas": 3, "scaleDownStabilizationSeconds": 60})]},
+        "models[0].autoscaling.scaleDownStabilizationSeconds (60) is shorter than coldStartSeconds (600): the HPA "
+        "would drop replicas it must reload within one cold start; set it to at least 600"),
+    "keda-on-ray": ({"models": [model(engine="ray", autoscaling={"provider": "keda"})]},
+                    'models[0].autoscaling.provider: "keda" cannot scale engine: ray'),
+    "keda-server-not-a-url": ({"keda": {"serverAddress": "prometheus:9090"}}, "at '/keda/serverAddress'"),
+    "alert-duration-not-a-duration": ({"monitoring": {"alerts": {"for": "ten minutes"}}},
+                                      "at '/monitoring/alerts/for'"),
     "latest-tag": ({"image": {"tag": "latest"}}, "image.tag: `latest` is not allowed"),
     "bad-digest": ({"image": {"digest": "sha256:abc"}}, 'image.digest: "sha256:abc" is not a digest'),
     "empty-models": ({"models": []}, "models: the list is empty"),
