@@ -23,7 +23,7 @@ run_tier() {  # name command...
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
 }
 
-TIERS="${TIERS:-lint unit chart serving gateway}"
+TIERS="${TIERS:-lint unit chart serving gateway observability}"
 for tier in $TIERS; do
   case $tier in
     lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
@@ -31,6 +31,7 @@ for tier in $TIERS; do
     chart) run_tier chart "$PY" -m pytest tests/chart ;;
     serving) run_tier serving "$PY" -m pytest tests/serving ;;
     gateway) run_tier gateway "$PY" -m pytest tests/gateway ;;
+    observability) run_tier observability "$PY" -m pytest tests/observability ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac
 done

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from llmstack.crd_schema import load_crds
-from llmstack.paths import crds_dir
+from llmstack.paths import ROOT, crds_dir
+from servingkit import MODELS, SERVING_PYTHON
 
 
 @pytest.fixture(scope="session")
 def crds():
     """The real KubeRay CRDs (../shared/crds, or `make crds`), every served version."""
     return load_crds(crds_dir())
+
+
+@pytest.fixture(scope="session")
+def serving_python():
+    if not SERVING_PYTHON.exists():
+        pytest.fail(f"{SERVING_PYTHON} is missing: run `make setup` (scripts/setup-serving.sh builds it)")
+    return SERVING_PYTHON
+
+
+@pytest.fixture(scope="session")
+def tiny_model(serving_python):
+    """A 3.3 M-parameter random Llama + BPE tokenizer with a chat template, built offline (cached)."""
+    out = MODELS / "tiny"
+    subprocess.run([str(serving_python), str(ROOT / "scripts" / "build_tiny_model.py"), str(out)], check=True,
+                   capture_output=True, timeout=300)
+    return out
+
+

@@ -52,7 +52,7 @@ def ray_app(model_dir: Path, tmp: Path, port: int, ray_env: dict):
     serve = {"proxy_location": "EveryNode", "http_options": {"host": "127.0.0.1", "port": port},
              "applications": [{"name": "bench", "route_prefix": "/", "import_path": "llm_serving.ray_app:build_app",
                                "args": {"models": [model_config(model_dir, tmp / "cache", "ray", {})]}}]}
-    return ray_serve(serve, tmp, {**os.environ, **ENV, **ray_env}, num_cpus=4, worker_ports=(32000, 32999), timeout=600)
+    return ray_serve(serve, tmp, {**os.environ, **ENV, **ray_env}, num_cpus=4, worker_ports=(29000, 29999), timeout=600)
 
 
 def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:

@@ -153,9 +153,9 @@ def ray_serve() -> db.Dashboard:
     d = base("llm-stack-ray-serve", "LLM Stack / Ray Serve",
              "engine: ray models: requests per deployment, queues, replicas and the autoscaler's decisions.")
     d = (d.with_variable(datasource_variable())
-         .with_variable(label_variable("namespace", "namespace", 'ray_serve_deployment_replica_healthy'))
+         .with_variable(label_variable("namespace", "namespace", 'ray_serve_deployment_status'))
          .with_variable(label_variable("application", "application",
-                                       'ray_serve_deployment_replica_healthy{namespace=~"$namespace"}'))
+                                       'ray_serve_deployment_status{namespace=~"$namespace"}'))
          .with_row(db.Row("Load"))
          .with_panel(graph("Requests/s per deployment", "reqps",
                            (f"sum by ({by}) (rate(ray_serve_deployment_request_counter_total{{{scope}}}[{RATE}]))",
@@ -169,8 +169,9 @@ def ray_serve() -> db.Dashboard:
                            ("histogram_quantile(0.95, sum by (application, deployment, le) "
                             f"(rate(ray_serve_deployment_processing_latency_ms_bucket{{{scope}}}[{RATE}])))", legend)))
          .with_row(db.Row("Replicas and autoscaling"))
-         .with_panel(graph("Healthy replicas", "short",
-                           (f"sum by ({by}) (ray_serve_deployment_replica_healthy{{{scope}}})", legend)))
+         .with_panel(graph("Running replicas", "short",
+                           (f"count by ({by}) (ray_serve_replica_processing_queries{{{scope}}})", legend),
+                           description="Replicas reporting (each live replica exports its processing gauge)."))
          .with_panel(graph("Autoscaling decisions", "short",
                            (f"max by ({by}) (ray_serve_autoscaling_target_replicas{{{scope}}})", f"target {legend}"),
                            (f"max by ({by}) (ray_serve_autoscaling_desired_replicas{{{scope}}})",

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from llmstack.paths import ROOT
 from procs import free_port, http_ok, start
-from servingkit import MODELS, SERVING_PYTHON, VLLM_ENV, model_config
-
-
-@pytest.fixture(scope="session")
-def serving_python():
-    if not SERVING_PYTHON.exists():
-        pytest.fail(f"{SERVING_PYTHON} is missing: run `make setup` (scripts/setup-serving.sh builds it)")
-    return SERVING_PYTHON
-
-
-@pytest.fixture(scope="session")
-def tiny_model(serving_python):
-    """A 3.3 M-parameter random Llama + BPE tokenizer with a chat template, built offline (cached)."""
-    out = MODELS / "tiny"
-    subprocess.run([str(serving_python), str(ROOT / "scripts" / "build_tiny_model.py"), str(out)], check=True,
-                   capture_output=True, timeout=300)
-    return out
+from servingkit import VLLM_ENV, model_config
 
 
 @pytest.fixture(scope="session")
