@@ -74,21 +74,19 @@ class Prometheus:
     def __init__(self, port: int):
         self.port = port
 
-    def query(self, expr: str, at: float | None = None) -> list[dict]:
-        params = {"query": expr, **({"time": f"{at:.3f}"} if at else {})}
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?{urllib.parse.urlencode(params)}"
+    def _api(self, path: str, params: dict) -> list[dict]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
         with urllib.request.urlopen(url, timeout=30) as resp:
             body = json.loads(resp.read())
-        assert body["status"] == "success", f"{expr}: {body}"
+        assert body["status"] == "success", f"{params['query']}: {body}"
         return body["data"]["result"]
 
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        return self._api("query", {"query": expr, **({"time": f"{at:.3f}"} if at else {})})
+
     def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> list[dict]:
-        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        url = f"http://127.0.0.1:{self.port}/api/v1/query_range?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            body = json.loads(resp.read())
-        assert body["status"] == "success", f"{expr}: {body}"
-        return body["data"]["result"]
+        return self._api("query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                         "step": f"{step:g}"})
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as resp:
