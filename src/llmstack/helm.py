@@ -1,10 +1,14 @@
-"""Run the real helm binary: template and lint, with errors that keep helm's own message."""
+"""Run the project's helm binary through pyhelm3's command runner: template and lint, with errors that keep
+helm's own message."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from pyhelm3 import Command, errors
 
 from llmstack.paths import STACK_CHART, helm_binary
 
@@ -22,13 +26,22 @@ class HelmError(RuntimeError):
     """helm exited non-zero; the message is helm's stderr without its log lines."""
 
 
-def _run(args: Sequence[str]) -> str:
-    proc = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
+# pyhelm3 logs every failed command; a failure here is raised as HelmError with helm's message instead
+logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
+
+
+def command(**kube) -> Command:
+    """pyhelm3's runner on the project's helm (kube: kubeconfig/kubecontext for commands that reach a cluster)."""
+    return Command(executable=helm_binary(), **kube)
+
+
+def _run(args: Sequence[str], stdin: bytes | None = None) -> str:
+    try:
+        return asyncio.run(asyncio.wait_for(command().run(list(args), stdin), 300)).decode()
+    except errors.Error as err:
         # helm 4 logs `level=INFO|WARN ...` lines to stderr too; keep only the error itself
-        lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("level=")]
-        raise HelmError("\n".join(lines).strip() or f"helm {args[0]} failed with exit code {proc.returncode}")
-    return proc.stdout
+        lines = [ln for ln in err.stderr.decode().splitlines() if not ln.startswith("level=")]
+        raise HelmError("\n".join(lines).strip() or f"helm {args[0]} failed with exit code {err.returncode}") from None
 
 
 def template(
