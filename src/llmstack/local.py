@@ -1,4 +1,4 @@
-"""Start and stop real local processes for tests: free loopback ports, readiness waits, stop by PID."""
+"""Start and stop real local processes (the demo, the tests): free loopback ports, readiness waits, stop by PID."""
 
 from __future__ import annotations
 
@@ -60,10 +60,12 @@ class Proc:
 
 
 def start(name: str, cmd: list[str], log_dir: Path, ready: callable, timeout: float = 30, env=None) -> Proc:
+    """Start `cmd` in its own session (so that it and everything it spawns can be stopped by its PID) and
+    wait until `ready()` holds; the process keeps running if this one exits."""
     log = log_dir / f"{name}.log"
-    handle = log.open("wb")
-    popen = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **(env or {})}, start_new_session=True)
+    with log.open("wb") as handle:
+        popen = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env={**os.environ, **(env or {})}, start_new_session=True)
     proc = Proc(name, popen, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
