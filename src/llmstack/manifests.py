@@ -75,3 +75,17 @@ def summary(objs: list[dict]) -> str:
             f"(peak {m.gpus_per_replica * m.max_replicas} GPUs)"
         )
     return "\n".join(lines)
+
+
+def write_split(objs: list[dict], folder) -> list:
+    """One file per object, `NN-kind-name.yaml` in render order (kubectl apply -f folder/ keeps it)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, obj in enumerate(objs):
+        name = f"{i:02d}-{obj.get('kind', 'object').lower()}-{obj.get('metadata', {}).get('name', 'unnamed')}.yaml"
+        paths.append(folder / name)
+        paths[-1].write_text(yaml.safe_dump(obj, sort_keys=False))
+    return paths

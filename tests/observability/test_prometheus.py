@@ -207,7 +207,7 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
     sampler.start()
     env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY, "LOAD_LIMITED_KEY": LIMITED_KEY,
            "LOAD_MAX_TOKENS": "16"}
-    locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "scripts/loadtest/openai_locustfile.py"),
+    locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "src/llmstack/loadtest/locustfile.py"),
               "--headless", "-u", "13", "-r", "13", "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",
               "--only-summary", "--json-file", str(tmp / "locust"), "--stop-timeout", "30"]
     time.sleep(3)
