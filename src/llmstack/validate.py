@@ -147,7 +147,8 @@ _EXECUTION = re.compile(r"execution error at \([^)]*\): (.*)$", re.S)
 
 def _split_key(message: str) -> Finding:
     """`models[0].gpus (3) contradicts …: set …` → key models[0].gpus and the rest."""
-    match = re.match(r"^([A-Za-z][\w.\[\]-]*)(?::\s*| (?=\())(.*)$", message, re.S)
+    message = message.split("\n\nUse --debug", 1)[0]  # helm's hint, not ours
+    match = re.match(r"^([A-Za-z][\w./\[\]-]*)(?::\s*| (?=\())(.*)$", message, re.S)
     if match:
         return Finding(ERROR, match.group(1), match.group(2).strip())
     return Finding(ERROR, "(chart)", message.strip())
@@ -195,9 +196,9 @@ def model_estimate(model: dict) -> tuple[str, sizing.Estimate] | None:
     return known[0], est
 
 
-def check_sizing(values: dict, report: Report) -> None:
+def check_sizing(values: dict, report: Report, chosen_upgrade_strategy: bool = False) -> None:
     models = [merge(values.get("modelDefaults") or {}, m) for m in values.get("models") or []]
-    weights = 0.0
+    weights, surge_gpus = 0.0, 0
     for i, model in enumerate(models):
         key = f"models[{i}]"
         sized = model_estimate(model)
@@ -215,10 +216,13 @@ def check_sizing(values: dict, report: Report) -> None:
             report.findings.append(Finding(WARNING, f"{key}.rollout.maxSurge", (
                 f"{rollout['maxSurge']} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
                 "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place")))
-        if model.get("engine") == "ray" and gpus and (model.get("ray") or {}).get("upgradeStrategy") == "NewCluster":
-            report.findings.append(Finding(WARNING, f"{key}.ray.upgradeStrategy", (
-                "NewCluster starts a second RayCluster beside the old one: an upgrade needs twice this model's "
-                "GPUs; set ray.upgradeStrategy: None where the cluster has no such headroom")))
+        if model.get("engine") == "ray" and (model.get("ray") or {}).get("upgradeStrategy") == "NewCluster":
+            surge_gpus += gpus * int((model.get("autoscaling") or {}).get("minReplicas") or 1)
+    if surge_gpus and not chosen_upgrade_strategy:
+        report.findings.append(Finding(WARNING, "modelDefaults.ray.upgradeStrategy", (
+            f"NewCluster (the default) brings up a second RayCluster during an upgrade: {surge_gpus} more GPU(s) "
+            "must be free or the upgrade waits; set it explicitly to NewCluster to keep zero-downtime upgrades, "
+            "or to None to upgrade in place")))
     cache = values.get("modelCache") or {}
     size = None
     if cache.get("type") == "pvc" and not (cache.get("pvc") or {}).get("existingClaim"):
@@ -232,12 +236,21 @@ def check_sizing(values: dict, report: Report) -> None:
             f"fail with a full disk; set it to at least {math.ceil(weights * 1.1)}Gi")))
 
 
+def _sets(paths: list[Path], key: str) -> bool:
+    """Whether a values file sets `key` anywhere (a choice the user made, not a chart default)."""
+    def walk(node) -> bool:
+        if isinstance(node, dict):
+            return key in node or any(walk(v) for v in node.values())
+        return isinstance(node, list) and any(walk(v) for v in node)
+    return any(walk(yaml.safe_load(Path(p).read_text())) for p in paths)
+
+
 def validate(paths: list[Path], kube_version: str | None = None) -> Report:
     report = Report(files=[str(p) for p in paths])
     values = load_files(paths, report)
     if values is None or not check_schema(values, report):
         return report
     check_chart(paths, kube_version, report)
-    check_sizing(values, report)
+    check_sizing(values, report, chosen_upgrade_strategy=_sets(paths, "upgradeStrategy"))
     return report
 

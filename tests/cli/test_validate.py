@@ -1,0 +1,73 @@
+"""`llmstack validate` as a user runs it (real process, real helm): every profile passes, and each broken
+values file under bad_values/ produces exactly the error its first line names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmstack.paths import ROOT, profiles
+
+pytestmark = pytest.mark.chart
+BAD = sorted((Path(__file__).parent / "bad_values").glob("*.yaml"))
+
+
+def llmstack(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmstack.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def expected(path: Path) -> tuple[str, str]:
+    line = path.read_text().splitlines()[0]
+    assert line.startswith("# expect: "), f"{path.name}: first line must be '# expect: KEY: MESSAGE'"
+    key, _, message = line.removeprefix("# expect: ").partition(": ")
+    return (str(path) if key == "FILE" else key), message
+
+
+def test_there_are_at_least_fifteen_broken_files():
+    assert len(BAD) >= 15
+
+
+@pytest.mark.parametrize("profile", profiles(), ids=lambda p: p.name)
+def test_every_profile_is_valid_without_warnings(profile):
+    proc = llmstack("validate", "-f", str(profile), "--strict")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith(f"0 error(s), 0 warning(s) in {profile}")
+
+
+@pytest.mark.parametrize("bad", BAD, ids=lambda p: p.stem)
+def test_a_broken_file_gets_its_exact_error(bad):
+    proc = llmstack("validate", "-f", str(bad), "--output", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    key, message = expected(bad)
+    assert not report["valid"]
+    assert {"level": "error", "key": key, "message": message} in report["errors"], report["errors"]
+    assert "Traceback" not in proc.stderr and "template:" not in proc.stdout  # no Go template stack
+
+
+def test_text_output_names_key_and_fix_and_warnings_are_separate(tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("models:\n  - name: llama\n    source: hf://org/llama\n    engine: vllm\n    gpus: 1\n"
+                      "    rollout: {maxSurge: 1}\n    tensorParallelSize: 1\n")
+    proc = llmstack("validate", "-f", str(values))
+    assert proc.returncode == 0, proc.stdout  # a warning alone does not fail
+    assert proc.stdout.startswith("WARNING models[0].rollout.maxSurge: 1 extra pod(s) of 1 GPU(s) each")
+    assert llmstack("validate", "-f", str(values), "--strict").returncode == 1
+
+
+def test_later_files_win_like_helm(tmp_path):
+    fix = tmp_path / "fix.yaml"
+    fix.write_text("models:\n  - name: llama\n    source: hf://org/llama\n    engine: vllm\n")
+    assert llmstack("validate", "-f", str(BAD[1]), "-f", str(fix)).returncode == 0
+
+
+def test_missing_file_and_no_file_are_reported_not_raised(tmp_path):
+    proc = llmstack("validate", "-f", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 1 and f"ERROR {tmp_path / 'nope.yaml'}: file not found: check the path" in proc.stdout
+    proc = llmstack("validate")
+    assert proc.returncode == 2 and "give at least one values file with -f" in proc.stderr
