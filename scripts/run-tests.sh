@@ -23,21 +23,22 @@ run_tier() {  # name command...
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
 }
 
-TIERS="${TIERS:-lint unit chart serving gateway observability}"
+TIERS="${TIERS:-lint unit chart serving gateway observability demo}"
 for tier in $TIERS; do
   case $tier in
     lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
     unit)  run_tier unit "$PY" -m pytest tests/unit ;;
-    chart) run_tier chart "$PY" -m pytest tests/chart ;;
+    chart) run_tier chart "$PY" -m pytest tests/chart tests/cli ;;
     serving) run_tier serving "$PY" -m pytest tests/serving ;;
     gateway) run_tier gateway "$PY" -m pytest tests/gateway ;;
     observability) run_tier observability "$PY" -m pytest tests/observability ;;
+    demo) run_tier demo "$PY" -m pytest tests/demo ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac
 done
 
 printf '\n\033[1m=== test tiers\033[0m\n'
 for i in "${!NAMES[@]}"; do
-  printf '  %-8s %8ss  %s\n' "${NAMES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
+  printf '  %-13s %8ss  %s\n' "${NAMES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
 done
 exit $failed

@@ -22,10 +22,10 @@ from pathlib import Path
 import yaml
 
 from llmstack import helm
-from llmstack.local import free_port, http_ok, kill_session, start
+from llmstack.local import free_port, http_ok, kill_session, session_members, start
 from llmstack.paths import PROFILES, ROOT
 
-STATE_DIR = ROOT / ".tools" / "demo"
+STATE_DIR = Path(os.environ.get("LLMSTACK_DEMO_DIR") or ROOT / ".tools" / "demo")  # tests use their own
 STATE = STATE_DIR / "state.json"
 SERVING_VENV = ROOT / ".tools" / "serving-venv"
 TINY_MODEL = ROOT / ".tools" / "models" / "tiny"
@@ -202,7 +202,12 @@ def _stop(state: dict) -> None:
             except ProcessLookupError:
                 pass
         killed = kill_session(sid)
-        say(f"stopped {name} (session {sid}, {killed} process(es) killed)")
+        deadline = time.monotonic() + 15
+        while session_members(sid) and time.monotonic() < deadline:  # gone, so their ports are free again
+            time.sleep(0.2)
+        left = session_members(sid)
+        alive = f", {len(left)} still alive" if left else ""
+        say(f"stopped {name} (session {sid}, {killed} process(es) killed{alive})")
     STATE.unlink(missing_ok=True)
 
 

@@ -30,6 +30,19 @@ def kill_session(sid: int) -> int:
     return killed
 
 
+def session_members(sid: int) -> list[int]:
+    """PIDs of the live (not zombie) processes of a session."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
