@@ -6,15 +6,15 @@ KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 KUBERAY_VERSION := v1.7.0
 
-.PHONY: generate dashboards help setup test lint render check demo crds lock clean bench-gateway bench-serving
+.PHONY: generate dashboards help setup test lint render check validate demo demo-stop package crds lock clean bench-gateway bench-serving
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, vLLM+Ray venv, redis-server)
 	@bash scripts/setup.sh
 
-test: setup ## run every test tier (lint, unit, chart, serving, gateway), timed per tier
+test: setup ## run every test tier (lint, unit, chart, serving, gateway, observability, demo), timed per tier
 	@bash scripts/run-tests.sh
 
 lint: setup ## ruff on the Python code, helm lint --strict on both charts
@@ -28,10 +28,17 @@ render: setup ## render PROFILE (default values/cpu-tiny.yaml) for KUBE_VERSION 
 check: setup ## render PROFILE and validate it against the Kubernetes, KubeRay and Ray Serve schemas
 	@$(LLMSTACK) check -f $(PROFILE) --kube-version $(KUBE_VERSION)
 
-demo: setup ## the main job, on the embedded cpu-tiny profile: what would be installed, checked for real
-	@echo "demo: rendering $(PROFILE) with helm $$(.tools/bin/helm version --template '{{.Version}}') for Kubernetes $(KUBE_VERSION)"
-	@$(LLMSTACK) check -f $(PROFILE) --kube-version $(KUBE_VERSION)
-	@echo "demo: install it on a cluster with: helm install llm charts/llm-stack -n llm --create-namespace -f $(PROFILE)"
+validate: setup ## check PROFILE's values: schema, the chart's rules, sizing (errors name the key and the fix)
+	@$(LLMSTACK) validate -f $(PROFILE) --kube-version $(KUBE_VERSION)
+
+demo: setup ## the main job, locally: Ray Serve + vLLM (CPU) + gateway + Prometheus, a curl to paste, a load test
+	@$(LLMSTACK) demo up $(if $(FOREGROUND),--foreground)
+
+demo-stop: ## stop everything `make demo` started
+	@$(LLMSTACK) demo down
+
+package: setup ## helm package both charts into dist/ (subchart resolved; push with helm push dist/*.tgz oci://…)
+	@bash scripts/package.sh dist
 
 bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and LiteLLM (installs LiteLLM into .tools/)
 	@test -x .tools/litellm-venv/bin/litellm || { python3 -m venv .tools/litellm-venv && \
@@ -41,7 +48,7 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and Lit
 bench-serving: setup ## Ray Serve app vs direct vLLM (CPU) on the tiny and realistic models, side by side
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
 
-generate: setup ## regenerate the Grafana dashboards (charts/llm-stack/dashboards/) and values/addons/ from their sources
+generate: setup ## regenerate the dashboards, values/addons/ and the charts' README values tables from their sources
 	.venv/bin/python -m llmstack.generate
 
 dashboards: generate ## same as generate (the dashboards are part of it)

@@ -1,5 +1,6 @@
 """`make generate`: write the files generated from the chart's definitions -- the Grafana dashboards
-(charts/llm-stack/dashboards/) and the add-on chart values (values/addons/). `--check` writes nothing and
+(charts/llm-stack/dashboards/), the add-on chart values (values/addons/) and each chart's README.md with
+its values table. `--check` writes nothing and
 exits 1 when a committed file differs from what the generators produce now."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from llmstack import addons, dashboards
+from llmstack import addons, chartdocs, dashboards
 from llmstack.paths import STACK_CHART
 
 DASHBOARDS_DIR = STACK_CHART / "dashboards"
@@ -17,6 +18,7 @@ DASHBOARDS_DIR = STACK_CHART / "dashboards"
 def generated() -> dict[Path, str]:
     files = {DASHBOARDS_DIR / name: text for name, text in dashboards.rendered().items()}
     files.update({addons.ADDONS_DIR / name: text for name, text in addons.rendered().items()})
+    files.update(chartdocs.rendered())
     return files
 
 
