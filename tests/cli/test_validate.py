@@ -71,3 +71,14 @@ def test_missing_file_and_no_file_are_reported_not_raised(tmp_path):
     assert proc.returncode == 1 and f"ERROR {tmp_path / 'nope.yaml'}: file not found: check the path" in proc.stdout
     proc = llmstack("validate")
     assert proc.returncode == 2 and "give at least one values file with -f" in proc.stderr
+
+
+@pytest.mark.parametrize("profile", profiles(), ids=lambda p: p.name)
+def test_size_reads_every_profile_and_its_gpu_models_fit(profile):
+    proc = llmstack("size", "-f", str(profile), "--output", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and all(r.get("fits", True) for r in rows)
+    # the GPU profiles name a known model and a GPU product label, so they are sized for real
+    if "tiny" not in profile.name and "multi" not in profile.name:
+        assert all(r.get("kv_tokens", 0) >= r.get("max_model_len", 1) for r in rows), rows
