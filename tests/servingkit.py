@@ -79,7 +79,7 @@ def ray_serve(serve_config: dict, tmp: Path, env: dict, num_cpus: int, worker_po
         _wait(lambda: _all_running(address, env), timeout, "every Serve application RUNNING")
         yield address
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        # only what this head started: `ray stop` would stop every Ray on the machine, other users' included
         kill_session(head.pid)
         head.wait(30)
 

@@ -189,7 +189,8 @@ def stack(tmp_path_factory, serving_python, tiny_model):
 
 
 def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dict:
-    """Bounded locust load through the gateway; meanwhile sample the engine's own queue gauge and what the
+    """Bounded locust load through the gateway (two users on the vllm model for one on the Ray app: 8 against
+    maxNumSeqs 2, so its queue stands well above the target); meanwhile sample the engine's own queue gauge and what the
     HPA would read (the adapter's query through Prometheus), twice per scrape interval."""
     query = adapter_query("vllm-0")
     baseline = prom.query(query)
@@ -205,7 +206,7 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY, "LOAD_LIMITED_KEY": LIMITED_KEY,
+    env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY, "LOAD_LIMITED_KEY": LIMITED_KEY,
            "LOAD_MAX_TOKENS": "16"}
     locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "src/llmstack/loadtest/locustfile.py"),
               "--headless", "-u", "13", "-r", "13", "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",

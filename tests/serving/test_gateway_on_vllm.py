@@ -43,7 +43,8 @@ def test_streaming_through_the_gateway_arrives_chunk_by_chunk(gateway_port):
     conn = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=60)
     conn.request("POST", "/v1/completions", headers={"Content-Type": "application/json",
                                                      "Authorization": "Bearer sk-alpha-0123456789"},
-                 body=json.dumps({"model": "tiny", "prompt": "once", "max_tokens": 200, "ignore_eos": True,
+                 # long enough (~1 s on 2 cores) that a scheduling pause of the API server is no false "buffered"
+                 body=json.dumps({"model": "tiny", "prompt": "once", "max_tokens": 800, "ignore_eos": True,
                                   "stream": True, "stream_options": {"include_usage": True}}))
     started = time.monotonic()
     resp = conn.getresponse()
