@@ -206,7 +206,8 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY, "LOAD_LIMITED_KEY": LIMITED_KEY,
+    env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY,
+           "LOAD_LIMITED_KEY": LIMITED_KEY,
            "LOAD_MAX_TOKENS": "16"}
     locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "src/llmstack/loadtest/locustfile.py"),
               "--headless", "-u", "13", "-r", "13", "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",
