@@ -6,7 +6,7 @@ KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 KUBERAY_VERSION := v1.7.0
 
-.PHONY: generate dashboards help setup test lint render check validate demo demo-stop package crds lock clean bench-gateway bench-serving
+.PHONY: generate dashboards help setup test lint render check validate demo demo-stop package cluster-tools crds lock clean bench-gateway bench-serving
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ generate: setup ## regenerate the dashboards, values/addons/ and the charts' REA
 	.venv/bin/python -m llmstack.generate
 
 dashboards: generate ## same as generate (the dashboards are part of it)
+
+cluster-tools: ## build etcd, kube-apiserver/-controller-manager/-scheduler, kwok, KubeRay operator, prometheus-adapter (Go, pinned, cached)
+	@bash scripts/build-cluster-tools.sh
 
 crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
 	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)
