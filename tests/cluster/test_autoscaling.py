@@ -9,11 +9,11 @@ a veth pair with 10.250.<n>.1 on this host and serves the adapter there."""
 from __future__ import annotations
 
 import datetime
-import http.client
 import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 from test_install import install
 
-from llmstack.local import free_port, http_ok, start
+from llmstack.local import free_port, http_ok, kill_session, start
 from llmstack.paths import PROFILES, TOOLS_BIN
 from servingkit import VLLM_ENV, model_config
 
@@ -58,13 +58,6 @@ def adapter_config(tmp) -> str:
 
 def _seconds(timestamp: str) -> float:
     return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-
-
-def post(port: int, body: dict) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    conn.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
-    conn.getresponse().read()
-    conn.close()
 
 
 def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, routable_address, tmp_path,
@@ -140,26 +133,23 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, rou
                 stop.wait(3)
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        # the load step: 12 clients in closed loop against maxNumSeqs 2 until the HPA reacts (at most 120 s); long
-        # prompts and outputs keep each request in the engine a while, so clients on these 2 busy cores keep a queue
-        load_until = time.monotonic() + 120
-        unloaded = threading.Event()
-
-        def client():
-            while time.monotonic() < load_until and not unloaded.is_set():
-                post(vllm_port, {"model": MODEL, "prompt": "hello " * 250, "max_tokens": 300, "ignore_eos": True})
-        clients = [threading.Thread(target=client, daemon=True) for _ in range(12)]
-        for c in clients:
-            c.start()
+        # the load step: `llmstack loadtest` (locust, its own process: gevent users need no GIL share of this
+        # process) with 12 users in closed loop against maxNumSeqs 2, until the HPA reacts (at most 150 s); long
+        # prompts and outputs keep each request in the engine a while
+        load = subprocess.Popen([sys.executable, "-m", "llmstack.cli", "loadtest", "--url", f"http://127.0.0.1:{vllm_port}",
+                                 "--model", MODEL, "--api", "completions", "--stream-share", "0", "--users", "12",
+                                 "--duration", "150", "--prompt-words", "250", "--max-tokens", "300",
+                                 "--out", str(tmp_path / "load")], stdout=subprocess.DEVNULL,
+                                stderr=(tmp_path / "load.log").open("wb"), start_new_session=True)
         try:
-            cluster.wait(lambda: replicas() > 1, 120, "the HPA scaling the Deployment up")
+            cluster.wait(lambda: replicas() > 1, 150, "the HPA scaling the Deployment up")
         except TimeoutError:
             print(timeline, cluster.kubectl("describe", "hpa", "-n", NS))
             raise
-        scaled_up = time.monotonic() - t0
-        unloaded.set()  # the step ends once the HPA has answered it
-        for c in clients:
-            c.join(150)
+        finally:
+            scaled_up = time.monotonic() - t0
+            kill_session(load.pid)  # the step ends once the HPA has answered it
+            load.wait(30)
         load_ended = time.monotonic() - t0
         cluster.wait(lambda: replicas() == 1, WINDOW_S + 45, "the HPA scaling back to minReplicas")
         scaled_down = time.monotonic() - t0
