@@ -14,7 +14,7 @@ help: ## list the targets
 setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, vLLM+Ray venv, redis-server)
 	@bash scripts/setup.sh
 
-test: setup ## run every test tier (lint, unit, chart, serving, gateway, observability, demo), timed per tier
+test: setup ## run every test tier (lint, unit, chart, serving, gateway, observability, demo, cluster), timed per tier
 	@bash scripts/run-tests.sh
 
 lint: setup ## ruff on the Python code, helm lint --strict on both charts

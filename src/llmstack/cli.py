@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -170,6 +171,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     opts = Options(url=args.url, models=args.model, key=args.key, users=args.users, duration_s=duration,
                    api=args.api, stream_share=args.stream_share, prompt_words=args.prompt_words,
                    max_tokens=args.max_tokens, shape=args.shape, slos=slos, out=args.out)
+    # `kill` stops the load as Ctrl-C does: locust runs in its own session and must not outlive this process
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         summary, checks, files = run(opts, progress=lambda m: print(m, file=sys.stderr))
     except RuntimeError as err:

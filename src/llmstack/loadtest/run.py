@@ -59,7 +59,7 @@ def run(opts: Options, progress=print) -> tuple[dict, list[dict], list[Path]]:
                 if int(elapsed) % 10 == 0:
                     done = sum(1 for _ in records.open()) if records.exists() else 0
                     progress(f"loadtest: {elapsed:.0f} s, {done} requests")
-        finally:
+        finally:  # also on Ctrl-C or SIGTERM: locust is in its own session and would keep loading
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
