@@ -21,7 +21,7 @@ import pytest
 import yaml
 from test_install import install
 
-from llmstack.local import free_port, http_ok, kill_session, start
+from llmstack.local import free_port, http_ok, start
 from llmstack.paths import PROFILES, TOOLS_BIN
 from servingkit import VLLM_ENV, model_config
 
@@ -148,8 +148,8 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, rou
             raise
         finally:
             scaled_up = time.monotonic() - t0
-            kill_session(load.pid)  # the step ends once the HPA has answered it
-            load.wait(30)
+            load.terminate()  # the step ends once the HPA has answered it; loadtest stops its locust
+            load.wait(60)
         load_ended = time.monotonic() - t0
         cluster.wait(lambda: replicas() == 1, WINDOW_S + 45, "the HPA scaling back to minReplicas")
         scaled_down = time.monotonic() - t0
