@@ -217,7 +217,9 @@ class ControlPlane:
             *common, f"--secure-port={free_port()}", f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}", f"--authentication-kubeconfig={self.kubeconfig}",
             f"--authorization-kubeconfig={self.kubeconfig}", "--use-service-account-credentials=false",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service"],
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
+            # the HPA's evaluation period (default 15 s), shortened so the autoscaling test reads in seconds
+            "--horizontal-pod-autoscaler-sync-period=5s"],
             lambda: True, timeout=30)
         self._start("kube-scheduler", [*common, f"--secure-port={free_port()}",
                                        f"--authentication-kubeconfig={self.kubeconfig}",
