@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
+from llmstack.local import SERVING_VENV, VLLM_CPU_ENV, serve_running, wait_until
 from llmstack.paths import ROOT
 from procs import free_port, kill_session
 
-SERVING_VENV = ROOT / ".tools" / "serving-venv"
 SERVING_PYTHON = SERVING_VENV / "bin" / "python"
 RAY = str(SERVING_VENV / "bin" / "ray")
 SERVE = str(SERVING_VENV / "bin" / "serve")
 MODELS = ROOT / ".tools" / "models"
-VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
-            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
+VLLM_ENV = VLLM_CPU_ENV
 
 
 def model_config(tmp: Path, model_dir: Path, name: str = "tiny", **overrides) -> Path:
@@ -68,34 +65,19 @@ def ray_serve(serve_config: dict, tmp: Path, env: dict, num_cpus: int, worker_po
     head = subprocess.Popen(start, env=env, stdout=(tmp / "ray-head.log").open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        _wait(lambda: subprocess.run([RAY, "status", f"--address=127.0.0.1:{gcs}"], capture_output=True, env=env,
-                                     timeout=60).returncode == 0 or head.poll() is not None, 120, "the Ray head")
+        wait_until(lambda: subprocess.run([RAY, "status", f"--address=127.0.0.1:{gcs}"], capture_output=True,
+                                          env=env, timeout=60).returncode == 0 or head.poll() is not None, 120,
+                   "the Ray head")
         if head.poll() is not None:
             raise RuntimeError(f"Ray head exited:\n{(tmp / 'ray-head.log').read_text()[-3000:]}")
         (tmp / "serve.yaml").write_text(yaml.safe_dump(serve_config))
         # the dashboard's REST API comes up a little after the GCS: retry the deploy until it answers
-        _wait(lambda: subprocess.run([SERVE, "deploy", str(tmp / "serve.yaml"), "-a", address], capture_output=True,
-                                     env=env, timeout=120).returncode == 0, 120, "serve deploy")
-        _wait(lambda: _all_running(address, env), timeout, "every Serve application RUNNING")
+        wait_until(lambda: subprocess.run([SERVE, "deploy", str(tmp / "serve.yaml"), "-a", address],
+                                          capture_output=True, env=env, timeout=120).returncode == 0, 120,
+                   "serve deploy")
+        wait_until(lambda: serve_running(address, env), timeout, "every Serve application RUNNING")
         yield address
     finally:
         # only what this head started: `ray stop` would stop every Ray on the machine, other users' included
         kill_session(head.pid)
         head.wait(30)
-
-
-def _all_running(address: str, env: dict) -> bool:
-    status = subprocess.run([SERVE, "status", "-a", address], capture_output=True, text=True, env=env,
-                            timeout=60).stdout
-    apps = (yaml.safe_load(status) or {}).get("applications", {}) if status else {}
-    if any(a["status"] == "DEPLOY_FAILED" for a in apps.values()):
-        raise RuntimeError(f"serve deploy failed:\n{status}")
-    return bool(apps) and all(a["status"] == "RUNNING" for a in apps.values())
-
-
-def _wait(ready, timeout: float, what: str, interval: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not reached after {timeout:.0f} s")
-        time.sleep(interval)

@@ -52,12 +52,12 @@ def for_release(values: dict, prometheus_url: str = "http://prometheus-operated.
     """The add-ons a release with these (merged) values needs, each with its values: kuberay-operator for
     engine ray, prometheus-adapter or KEDA for the queue-depth autoscalers, the NGINX controller for the
     Ingress, Grafana's dashboard sidecar for the dashboards."""
-    defaults = values.get("modelDefaults") or {}
-    models = [{**defaults, **m, "autoscaling": {**defaults.get("autoscaling", {}), **m.get("autoscaling", {})}}
-              for m in values.get("models") or []]
-    scaled = [m for m in models if m.get("engine") == "vllm"
-              and int(m["autoscaling"].get("maxReplicas", 1)) > int(m["autoscaling"].get("minReplicas", 1))]
-    providers = {m["autoscaling"].get("provider") or "hpa" for m in scaled}
+    from llmstack.validate import merge  # helm's merge of each model over modelDefaults
+
+    models = [merge(values.get("modelDefaults") or {}, m) for m in values.get("models") or []]
+    scaling = [m.get("autoscaling") or {} for m in models if m.get("engine") == "vllm"]
+    scaled = [a for a in scaling if int(a.get("maxReplicas", 1)) > int(a.get("minReplicas", 1))]
+    providers = {a.get("provider") or "hpa" for a in scaled}
     out: dict[str, dict] = {}
     if any(m.get("engine") == "ray" for m in models):
         out["kuberay-operator"] = {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"},

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from llmstack import helm, manifests
-from llmstack.paths import PROFILES, STACK_CHART, crds_dir
+from llmstack.paths import PROFILES, crds_dir
 
 DEFAULT_KUBE_VERSION = "1.35.0"
 OK, FOUND_PROBLEMS, CANNOT_RUN = 0, 1, 2
@@ -82,12 +82,9 @@ def cmd_size(args: argparse.Namespace) -> int:
 
     rows = []
     if args.values:
-        values = {}
-        for f in args.values:
-            values = merge(values, yaml.safe_load(Path(f).read_text()) or {})
-        defaults = yaml.safe_load((STACK_CHART / "values.yaml").read_text())["modelDefaults"]
+        values = _merged_values(args.values)
         for m in values.get("models") or []:
-            sized = model_estimate(merge(merge(defaults, values.get("modelDefaults") or {}), m))
+            sized = model_estimate(merge(values["modelDefaults"], m))
             rows.append((m.get("name"), sized[1] if sized else None))
     else:
         arch = None
@@ -126,11 +123,13 @@ def cmd_size(args: argparse.Namespace) -> int:
 
 
 def _merged_values(files: list[Path]) -> dict:
-    from llmstack.validate import merge
+    """The chart's defaults with the files merged over them as helm does; an unusable file is a usage error."""
+    from llmstack.validate import Report, load_files
 
-    values = yaml.safe_load((STACK_CHART / "values.yaml").read_text())
-    for f in files:
-        values = merge(values, yaml.safe_load(Path(f).read_text()) or {})
+    report = Report(files=[str(f) for f in files])
+    values, _ = load_files(files, report)
+    if values is None:
+        raise UsageError("; ".join(str(f) for f in report.errors))
     return values
 
 

@@ -22,18 +22,24 @@ from pathlib import Path
 import yaml
 
 from llmstack import helm
-from llmstack.local import free_port, http_ok, kill_session, session_members, start
+from llmstack.local import (
+    SERVING_VENV,
+    VLLM_CPU_ENV,
+    free_port,
+    http_ok,
+    kill_session,
+    serve_running,
+    session_members,
+    start,
+    wait_until,
+)
 from llmstack.paths import PROFILES, ROOT
 
 STATE_DIR = Path(os.environ.get("LLMSTACK_DEMO_DIR") or ROOT / ".tools" / "demo")  # tests use their own
 STATE = STATE_DIR / "state.json"
-SERVING_VENV = ROOT / ".tools" / "serving-venv"
 TINY_MODEL = ROOT / ".tools" / "models" / "tiny"
 DEMO_KEY = "sk-demo-local-0123456789"
 PROFILE = PROFILES / "cpu-tiny.yaml"
-# offline, quiet vLLM on CPU with a small KV cache (GiB)
-VLLM_CPU_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
-                "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
 RAY_WORKER_PORTS = (28000, 28999)  # below Linux's ephemeral range, apart from the test tiers' ranges
 
 
@@ -50,14 +56,6 @@ def preferred_port(port: int) -> int:
             return free_port()
 
 
-def wait(check, timeout: float, what: str, interval: float = 2) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not reached after {timeout:.0f} s (logs in {STATE_DIR})")
-        time.sleep(interval)
-
-
 def serve_config(cache: Path, http_port: int) -> tuple[dict, dict, str]:
     """The profile's serveConfigV2 and PrometheusRule, as the chart renders them, pointed at the tiny model."""
     objs = [o for o in yaml.safe_load_all(helm.template([PROFILE], api_versions=helm.OPTIONAL_API_VERSIONS)) if o]
@@ -68,15 +66,6 @@ def serve_config(cache: Path, http_port: int) -> tuple[dict, dict, str]:
     model.update(source=f"file://{TINY_MODEL}", cacheDir=str(cache))
     config["http_options"] = {"host": "127.0.0.1", "port": http_port}
     return config, rules, model["name"]
-
-
-def serve_status(address: str, env: dict) -> str:
-    proc = subprocess.run([str(SERVING_VENV / "bin" / "serve"), "status", "-a", address], capture_output=True,
-                          text=True, env=env, timeout=60)
-    apps = (yaml.safe_load(proc.stdout) or {}).get("applications", {}) if proc.stdout else {}
-    if any(a["status"] == "DEPLOY_FAILED" for a in apps.values()):
-        raise RuntimeError(f"serve deploy failed:\n{proc.stdout}")
-    return "RUNNING" if apps and all(a["status"] == "RUNNING" for a in apps.values()) else "DEPLOYING"
 
 
 def up(foreground: bool = False, loadtest_s: float = 20) -> int:
@@ -129,9 +118,11 @@ def _up(state: dict, loadtest_s: float) -> None:
     state["sessions"]["ray-head"] = head.popen.pid
     _save(state)
     serve = str(SERVING_VENV / "bin" / "serve")
-    wait(lambda: subprocess.run([serve, "deploy", str(STATE_DIR / "serve.yaml"), "-a", address], capture_output=True,
-                                env=env, timeout=120).returncode == 0, 120, "serve deploy")
-    wait(lambda: serve_status(address, env) == "RUNNING", 420, "the Serve application RUNNING", interval=3)
+    wait_until(lambda: subprocess.run([serve, "deploy", str(STATE_DIR / "serve.yaml"), "-a", address],
+                                      capture_output=True, env=env, timeout=120).returncode == 0, 120,
+               f"serve deploy (logs in {STATE_DIR})")
+    wait_until(lambda: serve_running(address, env), 420, f"the Serve application RUNNING (logs in {STATE_DIR})",
+               interval=3)
     say(f"Serve app RUNNING after {time.monotonic() - t0:.0f} s")
 
     keys = STATE_DIR / "keys.yaml"

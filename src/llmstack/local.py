@@ -12,6 +12,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from llmstack.paths import ROOT
+
+SERVING_VENV = ROOT / ".tools" / "serving-venv"  # vLLM (CPU) + Ray Serve, from scripts/setup-serving.sh
+# offline, quiet vLLM on CPU with a small KV cache (GiB)
+VLLM_CPU_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
+                "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
+
 
 def kill_session(sid: int) -> int:
     """SIGKILL every process of a session we started (start_new_session=True makes sid == our child's pid).
@@ -112,3 +121,23 @@ def tcp_open(port: int) -> callable:
         except OSError:
             return False
     return check
+
+
+def wait_until(ready, timeout: float, what: str, interval: float = 2.0) -> None:
+    """Poll `ready()` until it holds; RuntimeError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not reached after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def serve_running(address: str, env: dict) -> bool:
+    """Whether every Ray Serve application at `address` is RUNNING; RuntimeError (with the status) when a
+    deployment failed."""
+    status = subprocess.run([str(SERVING_VENV / "bin" / "serve"), "status", "-a", address], capture_output=True,
+                            text=True, env=env, timeout=60).stdout
+    apps = (yaml.safe_load(status) or {}).get("applications", {}) if status else {}
+    if any(a["status"] == "DEPLOY_FAILED" for a in apps.values()):
+        raise RuntimeError(f"serve deploy failed:\n{status}")
+    return bool(apps) and all(a["status"] == "RUNNING" for a in apps.values())

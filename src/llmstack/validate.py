@@ -74,8 +74,11 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_files(paths: list[Path], report: Report) -> dict | None:
+def load_files(paths: list[Path], report: Report) -> tuple[dict | None, list[dict]]:
+    """The chart's defaults with the files merged over them as helm does (None when a file is unusable; the
+    report says why), and the files' own mappings."""
     merged = yaml.safe_load((STACK_CHART / "values.yaml").read_text())
+    docs: list[dict] = []
     ok = True
     for path in paths:
         try:
@@ -98,8 +101,9 @@ def load_files(paths: list[Path], report: Report) -> dict | None:
                                                              "values: start the file with keys such as models:"))
             ok = False
             continue
+        docs.append(data)
         merged = merge(merged, data)
-    return merged if ok else None
+    return (merged if ok else None), docs
 
 
 def _schema_fix(err: jsonschema.ValidationError) -> str:
@@ -236,21 +240,21 @@ def check_sizing(values: dict, report: Report, chosen_upgrade_strategy: bool = F
             f"fail with a full disk; set it to at least {math.ceil(weights * 1.1)}Gi")))
 
 
-def _sets(paths: list[Path], key: str) -> bool:
+def _sets(docs: list[dict], key: str) -> bool:
     """Whether a values file sets `key` anywhere (a choice the user made, not a chart default)."""
     def walk(node) -> bool:
         if isinstance(node, dict):
             return key in node or any(walk(v) for v in node.values())
         return isinstance(node, list) and any(walk(v) for v in node)
-    return any(walk(yaml.safe_load(Path(p).read_text())) for p in paths)
+    return any(walk(doc) for doc in docs)
 
 
 def validate(paths: list[Path], kube_version: str | None = None) -> Report:
     report = Report(files=[str(p) for p in paths])
-    values = load_files(paths, report)
+    values, docs = load_files(paths, report)
     if values is None or not check_schema(values, report):
         return report
     check_chart(paths, kube_version, report)
-    check_sizing(values, report, chosen_upgrade_strategy=_sets(paths, "upgradeStrategy"))
+    check_sizing(values, report, chosen_upgrade_strategy=_sets(docs, "upgradeStrategy"))
     return report
 

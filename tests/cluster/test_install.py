@@ -6,6 +6,7 @@ uninstall; a profile too big for the cluster stays Pending with the scheduler's 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from pyhelm3 import Client
 from llmstack.paths import STACK_CHART, helm_binary, profiles
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-PROFILES = [p for p in profiles()]
+PROFILES = profiles()
 
 
 def ns_of(profile) -> str:
@@ -89,8 +90,8 @@ def test_the_operator_makes_a_raycluster_with_head_and_workers_for_each_rayservi
 
 
 def _scheduled(cluster) -> list[dict]:
-    every = [p for p in cluster.get("pods")["items"] if p["metadata"]["namespace"] in {ns_of(x) for x in PROFILES}]
-    return every
+    """The pods of the profiles' releases."""
+    return [p for p in cluster.get("pods")["items"] if p["metadata"]["namespace"] in {ns_of(x) for x in PROFILES}]
 
 
 def test_the_scheduler_places_every_pod_and_gpu_pods_only_on_gpu_nodes(cluster, installed):
@@ -144,7 +145,6 @@ def test_upgrade_rolls_without_gpu_surge_then_rollback_and_uninstall(cluster, in
     assert most <= dep["spec"]["replicas"], f"{most} GPU pods at once: maxSurge 0 must not need extra GPUs"
     # rollback restores the previous image
     cluster_helm = [helm_binary(), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace]
-    import subprocess
     subprocess.run([*cluster_helm, "rollback", "llm", "1"], check=True, capture_output=True, timeout=120)
     cluster.wait(lambda: cluster.get("deployments", namespace)["items"][0]["spec"]["template"]["spec"]
                  ["containers"][0]["image"] == old_image, 60, "rollback to the first image")
