@@ -35,6 +35,8 @@ NS = "llm"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SCRAPE_S = 1.0
 TARGET_QUEUE = 2          # targetQueueDepth of the vllm model in these values
+ENGINE_SEQS = 1           # the vllm model's maxNumSeqs
+VLLM_USERS = 8            # locust users on the vllm model (and half as many on the Ray app)
 SCALE_DOWN_WINDOW_S = 30  # its scaleDownStabilizationSeconds (== its coldStartSeconds, the schema minimum)
 LOAD_S = 25
 RAY_MODEL = "smollm2-135m-instruct"  # the cpu-tiny profile's model, served from the tiny weights
@@ -137,8 +139,9 @@ def stack(tmp_path_factory, serving_python, tiny_model):
     (rayservice,) = by_kind(objs, "RayService")
 
     vllm_port, ray_http, ray_metrics, gw_port, prom_port = (free_port() for _ in range(5))
+    # one sequence at a time: the queue is the load minus one, however fast the engine runs on this machine
     config = model_config(tmp, tiny_model, VLLM_MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
-                                                            "enforceEager": True, "maxNumSeqs": 2})
+                                                            "enforceEager": True, "maxNumSeqs": ENGINE_SEQS})
     vllm = start("vllm", [str(serving_python), "-m", "llm_serving", "serve", "--config", str(config), "--host",
                           "127.0.0.1", "--port", str(vllm_port)], tmp, http_ok(vllm_port, "/v1/models"), timeout=300,
                  env=VLLM_ENV)
@@ -190,18 +193,26 @@ def stack(tmp_path_factory, serving_python, tiny_model):
 
 def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dict:
     """Bounded locust load through the gateway (two users on the vllm model for one on the Ray app: 8 against
-    maxNumSeqs 2, so its queue stands well above the target); meanwhile sample the engine's own queue gauge and what the
-    HPA would read (the adapter's query through Prometheus), twice per scrape interval."""
+    maxNumSeqs 1, so up to 7 wait and the queue stands well above the target even when the engine outruns the
+    clients); meanwhile sample the engine's own queue gauge and what the HPA would read (the adapter's query
+    through Prometheus), twice per scrape interval."""
     query = adapter_query("vllm-0")
     baseline = prom.query(query)
-    samples: list[tuple[float, float, float]] = []  # (time, waiting at the engine, value through Prometheus)
+    # (time, value) pairs, each stamped at the middle of its own call: on two busy cores one call can take a
+    # good part of a second, and stamping both readings with the start of the first would shift the step
+    engine: list[tuple[float, float]] = []   # waiting at the engine itself
+    hpa_view: list[tuple[float, float]] = []  # the adapter's query through Prometheus
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
-            now = time.time()
+            t0 = time.time()
+            waiting = source_waiting(vllm_port)
+            t1 = time.time()
             result = prom.query(query)
-            samples.append((now, source_waiting(vllm_port), float(result[0]["value"][1]) if result else math.nan))
+            t2 = time.time()
+            engine.append(((t0 + t1) / 2, waiting))
+            hpa_view.append(((t1 + t2) / 2, float(result[0]["value"][1]) if result else math.nan))
             stop.wait(SCRAPE_S / 2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -209,8 +220,9 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
     env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY,
            "LOAD_LIMITED_KEY": LIMITED_KEY,
            "LOAD_MAX_TOKENS": "16"}
+    users = VLLM_USERS + VLLM_USERS // 2 + 1  # and the one user of the limited key
     locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "src/llmstack/loadtest/locustfile.py"),
-              "--headless", "-u", "13", "-r", "13", "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",
+              "--headless", "-u", str(users), "-r", str(users), "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",
               "--only-summary", "--json-file", str(tmp / "locust"), "--stop-timeout", "30"]
     time.sleep(3)
     started = time.time()
@@ -226,7 +238,7 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
     stop.set()
     sampler.join(10)
     stats = json.loads((tmp / "locust.json").read_text())
-    return {"baseline": baseline, "samples": samples, "load_started": started, "load_ended": ended,
+    return {"baseline": baseline, "engine": engine, "hpa_view": hpa_view, "load_started": started, "load_ended": ended,
             "locust_rc": rc, "locust": stats, "locust_log": (tmp / "locust.log").read_text()[-3000:]}
 
 
@@ -252,7 +264,8 @@ def shipped_expressions(stack) -> list[tuple[str, str]]:
 def test_locust_load_ran_clean(stack):
     requests = sum(s["num_requests"] for s in stack["locust"])
     failures = sum(s["num_failures"] for s in stack["locust"])
-    print(f"locust: {requests} requests, {failures} failures")
+    print(f"locust: {requests} requests, {failures} failures; "
+          + ", ".join(f"{s['name']}: {s['num_requests']}" for s in stack["locust"]))
     assert stack["locust_rc"] == 0, stack["locust_log"]
     assert requests > 50 and failures == 0
 
@@ -260,6 +273,18 @@ def test_locust_load_ran_clean(stack):
 def under_load(stack) -> float:
     """A moment well inside the load (locust's own start and shutdown take a few seconds)."""
     return stack["load_started"] + LOAD_S * 0.7
+
+
+def raw_series(prom: Prometheus, expr: str, start: float, end: float) -> str:
+    """What a rate() saw: each underlying counter's first and last sample in the window (diagnostics)."""
+    names = set(re.findall(r"\b(ray_\w+|vllm:\w+|llm_gateway_\w+)\{", expr))
+    out = []
+    for name in sorted(names):
+        for series in prom.query_range(name, start - 60, end, step=5):
+            (t0, v0), (t1, v1) = series["values"][0], series["values"][-1]
+            labels = ",".join(f"{k}={v}" for k, v in series["metric"].items() if k != "__name__")
+            out.append(f"{name}{{{labels}}}: {v0} at {t0 - start:+.0f}s .. {v1} at {t1 - start:+.0f}s")
+    return "; ".join(out) or "none"
 
 
 def test_every_shipped_expression_returns_data_under_load(stack):
@@ -278,7 +303,7 @@ def test_every_shipped_expression_returns_data_under_load(stack):
             empty.append(f"{where}: {expr}")
         elif (not any(v and not math.isnan(v) for v in values) and not any(z in expr for z in MAY_BE_ZERO)
               and "variable $" not in where):  # a variable only lists label values
-            zeros.append(f"{where}: {expr}")
+            zeros.append(f"{where}: {expr}\n    its series over the window: {raw_series(prom, expr, start, end)}")
     print(f"evaluated {len(expressions)} expressions every second over {end - start:.0f}s (load and after)")
     assert not empty, "no data:\n" + "\n".join(empty)
     assert not zeros, "only zeros under load:\n" + "\n".join(zeros)
@@ -286,7 +311,7 @@ def test_every_shipped_expression_returns_data_under_load(stack):
 
 def test_the_queue_shows_under_load_in_both_the_adapter_and_keda_queries(stack):
     prom, at = stack["prom"], under_load(stack)
-    peak = max(v for t, _, v in stack["samples"] if stack["load_started"] <= t <= stack["load_ended"])
+    peak = max(v for t, v in stack["hpa_view"] if stack["load_started"] <= t <= stack["load_ended"])
     assert peak > TARGET_QUEUE, f"the queue never passed the target ({TARGET_QUEUE}): peak {peak}"
     keda = stack["scaled"]["spec"]["triggers"][0]["metadata"]["query"]
     assert float(prom.query(keda, at)[0]["value"][1]) == float(prom.query(adapter_query("vllm-0"), at)[0]["value"][1])
@@ -299,9 +324,10 @@ def test_alert_rules_evaluate_and_the_tripwired_ones_fire(stack):
     firing = {r["name"] for r in rules if r["state"] == "firing"}
     print(f"alerts firing after the load: {sorted(firing)}")
     assert {"LLMStackKVCacheNearFull", "LLMStackTTFTOverSLO"} <= {r["name"] for r in rules}
-    # history: both tripwired alerts fired during the load (ALERTS is Prometheus' own series)
-    at = under_load(stack)
-    fired = {s["metric"]["alertname"] for s in stack["prom"].query('ALERTS{alertstate="firing"}', at)}
+    # history: both tripwired alerts fired during the load (ALERTS is Prometheus' own series). The KV-cache
+    # gauge is an instant: between two requests it can read 0, so look over the whole load, not at one moment
+    fired = {s["metric"]["alertname"] for s in stack["prom"].query_range(
+        'ALERTS{alertstate="firing"}', stack["load_started"], stack["load_ended"])}
     assert {"LLMStackKVCacheNearFull", "LLMStackTTFTOverSLO"} <= fired, fired
     # healthy engines: nothing reports missing replicas or failures (promtool's unit tests make them fire)
     assert not fired & {"LLMStackNoReadyReplicas", "LLMStackErrorRatioHigh"}
@@ -310,32 +336,31 @@ def test_alert_rules_evaluate_and_the_tripwired_ones_fire(stack):
 SUSTAIN_S = 2 * SCRAPE_S
 
 
-def sustained_step(samples: list[tuple[float, float, float]], after: float) -> float | None:
+def sustained_step(engine: list[tuple[float, float]], after: float) -> float | None:
     """When the engine's queue first stays above the target through every sample of SUSTAIN_S seconds: a
     step that any scrape in that time must see. A momentary spike between two scrapes is no step -- the
     HPA cannot and should not react to it."""
-    for i, (t, at_source, _) in enumerate(samples):
-        if t < after or at_source <= TARGET_QUEUE:
+    for i, (t, waiting) in enumerate(engine):
+        if t < after or waiting <= TARGET_QUEUE:
             continue
-        window = [s for s in samples[i:] if s[0] <= t + SUSTAIN_S]
-        if samples[-1][0] >= t + SUSTAIN_S and all(s[1] > TARGET_QUEUE for s in window):
+        window = [w for s, w in engine[i:] if s <= t + SUSTAIN_S]
+        if engine[-1][0] >= t + SUSTAIN_S and all(w > TARGET_QUEUE for w in window):
             return t
     return None
 
 
 def test_queue_step_raises_the_hpa_recommendation_within_two_scrapes_and_it_falls_back(stack):
-    samples, started, ended = stack["samples"], stack["load_started"], stack["load_ended"]
+    engine, hpa_view, started, ended = stack["engine"], stack["hpa_view"], stack["load_started"], stack["load_ended"]
     assert stack["baseline"] and float(stack["baseline"][0]["value"][1]) == 0, "queue not empty before the load"
-    step = sustained_step(samples, started)
+    step = sustained_step(engine, started)
     assert step is not None, f"the engine's queue never stayed above {TARGET_QUEUE} for {SUSTAIN_S:g}s"
-    scaled = next(t for t, _, v in samples if t >= step and hpa_desired(1, v, TARGET_QUEUE) > 1)
+    scaled = next(t for t, v in hpa_view if t >= step and hpa_desired(1, v, TARGET_QUEUE) > 1)
     lag = scaled - step
     # back to 0 once the load ends; the HPA keeps the highest recommendation of its scale-down window
-    drained = next(t for t, _, v in samples if t > ended and v == 0)
-    window = [hpa_desired(1, v, TARGET_QUEUE) for t, _, v in samples
-              if drained - SCALE_DOWN_WINDOW_S <= t <= drained]
-    after = [hpa_desired(1, v, TARGET_QUEUE) for t, _, v in samples if t >= drained + SCALE_DOWN_WINDOW_S]
-    peak = max(hpa_desired(1, v, TARGET_QUEUE) for _, _, v in samples if not math.isnan(v))
+    drained = next(t for t, v in hpa_view if t > ended and v == 0)
+    window = [hpa_desired(1, v, TARGET_QUEUE) for t, v in hpa_view if drained - SCALE_DOWN_WINDOW_S <= t <= drained]
+    after = [hpa_desired(1, v, TARGET_QUEUE) for t, v in hpa_view if t >= drained + SCALE_DOWN_WINDOW_S]
+    peak = max(hpa_desired(1, v, TARGET_QUEUE) for _, v in hpa_view if not math.isnan(v))
     print(f"step response: engine queue > {TARGET_QUEUE} for {SUSTAIN_S:g}s from +{step - started:.1f}s of the "
           f"load; HPA recommendation > 1 {lag:.1f}s later (scrape {SCRAPE_S:g}s); peak recommendation {peak} "
           f"replicas; queue 0 again {drained - ended:.1f}s after the load; recommendation back to 1 "
