@@ -16,7 +16,9 @@ import yaml
 
 from llmstack.paths import ROOT
 
-SERVING_VENV = ROOT / ".tools" / "serving-venv"  # vLLM (CPU) + Ray Serve, from scripts/setup-serving.sh
+# vLLM (CPU) + Ray Serve, from scripts/setup-serving.sh; LLMSTACK_SERVING_VENV points elsewhere (a GPU machine's
+# environment with the CUDA build, for the GPU benchmark)
+SERVING_VENV = Path(os.environ.get("LLMSTACK_SERVING_VENV") or ROOT / ".tools" / "serving-venv")
 # offline, quiet vLLM on CPU with a small KV cache (GiB)
 VLLM_CPU_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
                 "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
@@ -132,11 +134,11 @@ def wait_until(ready, timeout: float, what: str, interval: float = 2.0) -> None:
         time.sleep(interval)
 
 
-def serve_running(address: str, env: dict) -> bool:
+def serve_running(address: str, env: dict, prefix: tuple[str, ...] = ()) -> bool:
     """Whether every Ray Serve application at `address` is RUNNING; RuntimeError (with the status) when a
-    deployment failed."""
-    status = subprocess.run([str(SERVING_VENV / "bin" / "serve"), "status", "-a", address], capture_output=True,
-                            text=True, env=env, timeout=60).stdout
+    deployment failed. `prefix`: what runs the command (e.g. inside a network namespace)."""
+    status = subprocess.run([*prefix, str(SERVING_VENV / "bin" / "serve"), "status", "-a", address],
+                            capture_output=True, text=True, env=env, timeout=60).stdout
     apps = (yaml.safe_load(status) or {}).get("applications", {}) if status else {}
     if any(a["status"] == "DEPLOY_FAILED" for a in apps.values()):
         raise RuntimeError(f"serve deploy failed:\n{status}")

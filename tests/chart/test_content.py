@@ -215,6 +215,20 @@ def test_ray_serve_autoscaling_and_worker_bounds_follow_the_values():
     assert rs["spec"]["upgradeStrategy"]["type"] == "NewCluster"
 
 
+def test_direct_streaming_sets_rays_flags_on_every_ray_pod_and_only_when_asked():
+    def ray_env(objs) -> list[dict]:
+        (rs,) = by_kind(objs, "RayService")
+        cluster = rs["spec"]["rayClusterConfig"]
+        pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+        return [{e["name"]: e.get("value") for e in c.get("env", [])}
+                for pod in pods for c in pod["template"]["spec"]["containers"] if c["name"].startswith("ray-")]
+
+    flags = {"RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING", "RAY_SERVE_THROUGHPUT_OPTIMIZED"}
+    on = ray_env(render(PROFILE_DIR / "cpu-tiny.yaml", extra=("modelDefaults.ray.directStreaming=true",)))
+    assert len(on) == 2 and all({k: env.get(k) for k in flags} == dict.fromkeys(flags, "1") for env in on)
+    assert not any(flags & set(env) for env in ray_env(profile("cpu-tiny")))
+
+
 def test_fixed_size_ray_model_runs_without_the_autoscaler():
     (rs,) = by_kind(profile("h100-405b-multinode"), "RayService")
     assert rs["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is False

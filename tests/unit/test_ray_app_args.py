@@ -43,3 +43,20 @@ def test_bad_args_are_refused(args, message):
     with pytest.raises(ConfigError) as err:
         serving_args(args)
     assert message in str(err.value)
+
+
+def test_direct_streaming_has_no_ingress_deployment():
+    spec = serving_args(app_args("cpu-tiny"), direct=True)
+    assert set(spec) == {"llm_configs"} and len(spec["llm_configs"]) == 1
+
+
+TWO_MODELS = {"models": [{"name": "a", "source": "hf://o/a"}, {"name": "b", "source": "hf://o/b"}]}
+
+
+@pytest.mark.parametrize("extra, message", [(TWO_MODELS, "got models ['a', 'b']"),
+                                            ({"ingress": {"num_replicas": 2}}, "and args.ingress")])
+def test_direct_streaming_refuses_two_models_or_ingress_options(extra, message):
+    args = {**app_args("cpu-tiny"), **extra}
+    with pytest.raises(ConfigError) as err:
+        serving_args(args, direct=True)
+    assert message in str(err.value) and "one application each, or turn direct streaming off" in str(err.value)

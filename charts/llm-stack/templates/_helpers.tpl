@@ -318,6 +318,19 @@ affinity:
 {{- end }}
 {{- end -}}
 
+{{/* Environment of every Ray pod of a model: Ray Serve's feature flags. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.rayEnv" -}}
+{{- if .model.ray.directStreaming }}
+{{- /* HAProxy replaces the Serve proxy (direct ingress to replicas); the LLMServer serves vLLM's own app */}}
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+- name: RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING
+  value: "1"
+- name: RAY_SERVE_THROUGHPUT_OPTIMIZED
+  value: "1"
+{{- end }}
+{{- end -}}
+
 {{- define "llm-stack.modelEnvFrom" -}}
 {{- range .root.Values.credentials.envFromSecrets }}
 - secretRef:

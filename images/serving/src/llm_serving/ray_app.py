@@ -3,6 +3,9 @@
 It wraps Ray Serve LLM (`build_openai_app`: an OpenAI-compatible ingress plus one LLMServer deployment
 per model, multi-node TP/PP through Ray placement groups) and feeds it the chart's per-model configs:
   args: {models: [<model.json objects>], ingress: {<Ray Serve deployment options>}}
+Direct streaming (the chart's `ray.directStreaming`, i.e. RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING=1 with
+HAProxy ingress): Ray Serve LLM makes the LLMServer its own ingress, serving vLLM's FastAPI app inside the
+replica behind HAProxy, with no ingress hop; Ray allows one model per application there.
 Weights: the app is built on the Ray head, which holds no model cache, so it only names the cache path;
 each node that runs part of a replica fetches into its own cache first (a callback Ray Serve LLM calls on
 every node), which is a cache hit when the pod's init container already fetched.
@@ -11,11 +14,14 @@ every node), which is a cache hit when the pod's init container already fetched.
 from __future__ import annotations
 
 import logging
+import os
 
 from llm_serving.config import ConfigError, ModelConfig
 from llm_serving.fetch import cache_path, fetch, local_path
 
 log = logging.getLogger("llm_serving.ray_app")
+# Ray Serve LLM reads it at import; the chart sets it (with RAY_SERVE_ENABLE_HA_PROXY) on every Ray pod
+DIRECT_STREAMING_ENV = "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"
 
 try:  # Ray is in the serving image; the config helpers below work without it
     from ray.llm._internal.common.callbacks.base import CallbackBase
@@ -62,8 +68,13 @@ def llm_config(config: ModelConfig, raw: dict) -> dict:
     return result
 
 
-def serving_args(args: dict) -> dict:
-    """Validate serveConfigV2 args and turn them into Ray Serve LLM's LLMServingArgs (as a dict)."""
+def direct_streaming() -> bool:
+    return os.environ.get(DIRECT_STREAMING_ENV) == "1"
+
+
+def serving_args(args: dict, direct: bool = False) -> dict:
+    """Validate serveConfigV2 args and turn them into Ray Serve LLM's LLMServingArgs (as a dict). `direct`:
+    the LLMServer is its own ingress (direct streaming), so there is one model and no ingress options."""
     models = (args or {}).get("models")
     if not isinstance(models, list) or not models:
         raise ConfigError("args.models: list at least one model config (the chart writes one per model)")
@@ -71,16 +82,23 @@ def serving_args(args: dict) -> dict:
     names = [c.name for c, _ in configs]
     if len(set(names)) != len(names):
         raise ConfigError(f"args.models: model names must be unique, got {names}")
+    llm_configs = [llm_config(c, raw) for c, raw in configs]
+    if direct:
+        if len(configs) > 1 or args.get("ingress"):
+            raise ConfigError(f"args: with {DIRECT_STREAMING_ENV}=1 (ray.directStreaming) each application serves "
+                              f"one model through its own LLMServer and has no ingress deployment; got models "
+                              f"{names}{' and args.ingress' if args.get('ingress') else ''}: split the models into "
+                              f"one application each, or turn direct streaming off")
+        return {"llm_configs": llm_configs}
     # the ingress only parses and forwards: it needs no CPU of its own, so it never competes with engines
     ingress = {"ray_actor_options": {"num_cpus": 0}, **(args.get("ingress") or {})}
-    return {"llm_configs": [llm_config(c, raw) for c, raw in configs], "ingress_deployment_config": ingress}
+    return {"llm_configs": llm_configs, "ingress_deployment_config": ingress}
 
 
 def build_app(args: dict):
     """Ray Serve application builder (serveConfigV2 import_path)."""
     from ray.serve.llm import LLMConfig, LLMServingArgs, build_openai_app
 
-    spec = serving_args(args)
-    llm_configs = [LLMConfig(**c) for c in spec["llm_configs"]]
-    return build_openai_app(LLMServingArgs(llm_configs=llm_configs,
-                                           ingress_deployment_config=spec["ingress_deployment_config"]))
+    spec = serving_args(args, direct=direct_streaming())
+    spec["llm_configs"] = [LLMConfig(**c) for c in spec["llm_configs"]]
+    return build_openai_app(LLMServingArgs(**spec))
