@@ -45,7 +45,7 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and Lit
 	  .tools/litellm-venv/bin/pip install --quiet -r requirements/litellm.lock; }
 	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json
 
-bench-serving: setup ## Ray Serve app vs direct vLLM (CPU) on the tiny and realistic models, side by side
+bench-serving: setup ## direct vLLM vs the Ray Serve app (default and direct streaming), CPU, tiny and realistic models
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
 
 generate: setup ## regenerate the dashboards, values/addons/ and the charts' README values tables from their sources

@@ -6,6 +6,7 @@ is a byte-level BPE trained with `tokenizers` on text that ships with Python its
 template so /v1/chat/completions works. Sizes:
   tiny       ~3.3 M parameters (2 layers, hidden 256, vocab 4096): fast tests
   realistic  ~60 M parameters (8 layers, hidden 768): several ms of compute per token, for benchmarks
+  small      ~1 B parameters (Llama 3.2 1B's shape, 16 layers, hidden 2048): the GPU benchmark's model
 The output folder is reused when its stamp matches (cached between runs).
 """
 
@@ -21,6 +22,8 @@ SIZES = {
              "num_key_value_heads": 2},
     "realistic": {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 8,
                   "num_attention_heads": 12, "num_key_value_heads": 4},
+    "small": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+              "num_attention_heads": 32, "num_key_value_heads": 8},
 }
 VOCAB = 4096
 CHAT_TEMPLATE = (

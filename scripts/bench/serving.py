@@ -2,8 +2,15 @@
 """`make bench-serving`: the Ray Serve path (llm_serving.ray_app, as the chart deploys it) against vLLM's own
 OpenAI server (`llm-serving serve`), same model, same prompts, same machine, in one run.
 
-For each model size (tiny, realistic) both servers run side by side; cells alternate between them
-(concurrency 1 and 16, 32 output tokens, chat, non-streaming and streaming). Prints Markdown.
+For each model size (tiny, realistic) the servers run side by side; cells alternate between them
+(concurrency 1 and 16, 32 output tokens, chat, non-streaming and streaming). Prints Markdown. The Ray Serve app
+runs twice: as the chart deploys it by default (Serve proxy -> OpenAiIngress -> LLMServer) and with
+`ray.directStreaming: true` (HAProxy -> the LLMServer serving vLLM's own app), the latter inside a network
+namespace of its own (HAProxy binds its stats and metrics ports on every interface; needs root for `ip netns`).
+
+`--gpu` runs the same comparison on one NVIDIA GPU with the CUDA build of vLLM (LLMSTACK_SERVING_VENV names its
+environment; scripts/bench/serving-gpu.sh prepares one): the `small` model (~1 B parameters), CUDA graphs on,
+each server given part of the GPU's memory so both fit side by side.
 """
 
 from __future__ import annotations
@@ -16,22 +23,29 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
+from llmstack.local import SERVING_VENV  # noqa: E402
+from netns import NamespaceUnavailable, network_namespace  # noqa: E402
 from procs import Proc, free_port, http_ok, start  # noqa: E402
 from servingkit import ray_serve  # noqa: E402
 
-VENV = ROOT / ".tools" / "serving-venv" / "bin"
+VENV = SERVING_VENV / "bin"
 ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "2", "TOKENIZERS_PARALLELISM": "false",
        "VLLM_LOGGING_LEVEL": "WARNING", "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{VENV}:/usr/bin:/bin"}
+GPU = False  # --gpu
+# vLLM on a GPU: CUDA graphs on (as in production); the two servers share the GPU, so each takes 40 % of it
+CPU_ENGINE = {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True}
+GPU_ENGINE = {"dtype": "bfloat16", "maxModelLen": 2048, "gpuMemoryUtilization": 0.4}
 
 
 def model_config(model_dir: Path, cache: Path, engine: str, ray_options: dict) -> dict:
-    return {"name": "bench-model", "source": f"file://{model_dir}", "engine": engine, "gpus": 0,
-            "cacheDir": str(cache), "drainSeconds": 10,
-            "vllm": {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True},
+    return {"name": "bench-model", "source": f"file://{model_dir}", "engine": engine, "gpus": 1 if GPU else 0,
+            "cacheDir": str(cache), "drainSeconds": 10, "vllm": GPU_ENGINE if GPU else CPU_ENGINE,
             "deploymentConfig": {"max_ongoing_requests": 64, "autoscaling_config": {"min_replicas": 1,
                                                                                      "max_replicas": 1}},
             **ray_options}
@@ -42,36 +56,52 @@ def start_direct(model_dir: Path, tmp: Path) -> tuple[int, Proc]:
     cfg.write_text(json.dumps(model_config(model_dir, tmp / "cache", "vllm", {})))
     port = free_port()
     proc = start("direct", [str(VENV / "python"), "-m", "llm_serving", "serve", "--config", str(cfg), "--host",
-                            "127.0.0.1", "--port", str(port)], tmp, http_ok(port, "/v1/models"), timeout=300,
+                            "127.0.0.1", "--port", str(port)], tmp, http_ok(port, "/v1/models"), timeout=600,
                  env=ENV)
     return port, proc
 
 
-def ray_app(model_dir: Path, tmp: Path, port: int, ray_env: dict):
-    """The app the chart deploys, for this model, on a local Ray head (a context manager)."""
-    serve = {"proxy_location": "EveryNode", "http_options": {"host": "127.0.0.1", "port": port},
+# what the chart sets on the Ray pods for `ray.directStreaming: true` (tests/chart/test_content.py checks the chart)
+DIRECT_STREAMING_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING": "1",
+                        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+
+
+@contextmanager
+def ray_app(model_dir: Path, tmp: Path, ray_env: dict, direct_streaming: bool) -> Iterator[str]:
+    """The app the chart deploys, for this model, on a local Ray head; yields its base URL."""
+    tmp.mkdir()
+    host, port = ("0.0.0.0", 8000) if direct_streaming else ("127.0.0.1", free_port())
+    serve = {"proxy_location": "EveryNode", "http_options": {"host": host, "port": port},
              "applications": [{"name": "bench", "route_prefix": "/", "import_path": "llm_serving.ray_app:build_app",
                                "args": {"models": [model_config(model_dir, tmp / "cache", "ray", {})]}}]}
-    return ray_serve(serve, tmp, {**os.environ, **ENV, **ray_env}, num_cpus=4, worker_ports=(29000, 29999), timeout=600)
+    env = {**os.environ, **ENV, **ray_env}
+    if not direct_streaming:
+        with ray_serve(serve, tmp, env, num_cpus=8 if GPU else 4, worker_ports=(29000, 29499), timeout=600):
+            yield f"http://127.0.0.1:{port}"
+        return
+    env.update(DIRECT_STREAMING_ENV, RAY_SERVE_HAPROXY_SERVER_STATE_BASE=str(tmp / "haproxy"))
+    with network_namespace("bench") as ns, ray_serve(serve, tmp, env, num_cpus=8 if GPU else 4,
+                                                     worker_ports=(29500, 29999), timeout=600, netns=ns):
+        yield f"http://{ns.address}:{port}"
 
 
-def cell(port: int, concurrency: int, stream: bool, seconds: float) -> dict:
-    cmd = [sys.executable, str(ROOT / "scripts/bench/loadgen.py"), "--url",
-           f"http://127.0.0.1:{port}/v1/chat/completions", "--model", "bench-model", "--concurrency",
-           str(concurrency), "--seconds", str(seconds), "--warmup", "2", "--max-tokens", "32"]
+def cell(base_url: str, concurrency: int, stream: bool, seconds: float) -> dict:
+    cmd = [sys.executable, str(ROOT / "scripts/bench/loadgen.py"), "--url", f"{base_url}/v1/chat/completions",
+           "--model", "bench-model", "--concurrency", str(concurrency), "--seconds", str(seconds), "--warmup", "2",
+           "--max-tokens", "32"]
     if stream:
         cmd.append("--stream")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_cells(results: list[dict], size: str, direct_port: int, ray_port: int, seconds: float,
-              concurrencies: list[int]) -> None:
-    """Both targets, alternating cell by cell, so each sees the same machine state."""
-    for stream in (False, True):
+def run_cells(results: list[dict], size: str, targets: dict[str, str], seconds: float, concurrencies: list[int],
+              modes: list[str]) -> None:
+    """Every target, alternating cell by cell, so each sees the same machine state."""
+    for stream in [mode == "stream" for mode in modes]:
         for c in concurrencies:
-            for target, port in (("direct vLLM", direct_port), ("Ray Serve app", ray_port)):
-                r = cell(port, c, stream, seconds)
+            for target, base_url in targets.items():
+                r = cell(base_url, c, stream, seconds)
                 r.update(size=size, target=target, concurrency=c, stream=stream)
                 results.append(r)
                 print(f"{size} {'stream' if stream else 'json'} c={c} {target}: {r['rps']:.1f} req/s "
@@ -79,40 +109,60 @@ def run_cells(results: list[dict], size: str, direct_port: int, ray_port: int, s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="tiny,realistic")
+    global GPU
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", help="model sizes of scripts/build_tiny_model.py (default tiny,realistic; "
+                                        "small with --gpu)")
+    parser.add_argument("--gpu", action="store_true", help="one NVIDIA GPU, the CUDA build of vLLM")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrencies")
+    parser.add_argument("--modes", default="json,stream", help="json and/or stream (comma-separated)")
     parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment of the Ray cluster, e.g. RAY_SERVE_THROUGHPUT_OPTIMIZED=1 or "
                              "RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS=100")
+    parser.add_argument("--ray-apps", default="default,direct-streaming",
+                        help="which Ray Serve apps: default (the chart's default) and/or direct-streaming")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    GPU = args.gpu
+    if GPU:  # the CUDA toolchain (Triton, FlashInfer) is found on the machine's own PATH
+        ENV["PATH"] = f"{VENV}:{os.environ['PATH']}"
     results = []
-    for size in args.sizes.split(","):
+    for size in (args.sizes or ("small" if GPU else "tiny,realistic")).split(","):
         model_dir = ROOT / ".tools" / "models" / size
         subprocess.run([str(VENV / "python"), str(ROOT / "scripts/build_tiny_model.py"), str(model_dir), "--size",
                         size], check=True, capture_output=True)
-        with tempfile.TemporaryDirectory(prefix=f"bench-serving-{size}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"bs-{size[:4]}-") as tmp, ExitStack() as running:
             tmp = Path(tmp)
             direct_port, direct = start_direct(model_dir, tmp)
-            ray_port = free_port()
-            try:
-                ray_env = dict(kv.split("=", 1) for kv in args.ray_env)
-                with ray_app(model_dir, tmp, ray_port, ray_env):
-                    run_cells(results, size, direct_port, ray_port, args.seconds,
-                              [int(c) for c in args.concurrency.split(",")])
-            finally:
-                direct.stop(30)
+            running.callback(direct.stop, 30)
+            targets = {"direct vLLM": f"http://127.0.0.1:{direct_port}"}
+            ray_env = dict(kv.split("=", 1) for kv in args.ray_env)
+            for i, app in enumerate(args.ray_apps.split(",")):
+                name = "Ray Serve app" + (", direct streaming" if app == "direct-streaming" else "")
+                try:
+                    # short folder names: Ray's socket paths under them must stay < 108 bytes
+                    targets[name] = running.enter_context(ray_app(model_dir, tmp / f"r{i}", ray_env,
+                                                                  app == "direct-streaming"))
+                except NamespaceUnavailable as err:
+                    print(f"left out {name}: no network namespace for it ({err})", file=sys.stderr)
+            run_cells(results, size, targets, args.seconds, [int(c) for c in args.concurrency.split(",")],
+                      args.modes.split(","))
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1))
     print(report(results))
     return 0
 
 
+def gpu_name() -> str:
+    out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "GPU (nvidia-smi gave nothing)"
+
+
 def report(results: list[dict]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [f"Machine: {platform.node()}, {os.cpu_count()} cores; {when}", "",
+    lines = [f"Machine: {platform.node()}, {os.cpu_count()} cores{', ' + gpu_name() if GPU else ''}; {when}", "",
              "| model | mode | concurrency | target | req/s | output tok/s | p50 ms | p99 ms | TTFT p50 ms |"
              " ratio to direct (req/s) | overhead per request p50 ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
