@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -54,8 +55,35 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
+# Ports handed to servers that start seconds later come from below the kernel's ephemeral range: vLLM and Ray
+# open dozens of sockets on automatic ports meanwhile, and one of those once took a port picked with bind(0)
+PICKED_PORTS = range(20000, 28000)  # Ray worker ports: 28000-28999 (demo), 29000-31999 (tests)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free on every interface now, outside the automatic range, and not handed out before by this
+    process."""
+    if _ephemeral_low() >= PICKED_PORTS.stop:
+        for _ in range(500):
+            port = random.choice(PICKED_PORTS)
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("0.0.0.0", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    with socket.socket() as s:  # no room below the automatic range: let the kernel pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
