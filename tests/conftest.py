@@ -24,12 +24,23 @@ def serving_python():
     return SERVING_PYTHON
 
 
+def build_model(serving_python, size: str):
+    out = MODELS / size
+    subprocess.run([str(serving_python), str(ROOT / "scripts" / "build_tiny_model.py"), str(out), "--size", size],
+                   check=True, capture_output=True, timeout=300)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model(serving_python):
     """A 3.3 M-parameter random Llama + BPE tokenizer with a chat template, built offline (cached)."""
-    out = MODELS / "tiny"
-    subprocess.run([str(serving_python), str(ROOT / "scripts" / "build_tiny_model.py"), str(out)], check=True,
-                   capture_output=True, timeout=300)
-    return out
+    return build_model(serving_python, "tiny")
+
+
+@pytest.fixture(scope="session")
+def realistic_model(serving_python):
+    """The same at ~60 M parameters: several ms of engine compute per token, where a test needs the engine,
+    not its Python clients, to be the bottleneck."""
+    return build_model(serving_python, "realistic")
 
 

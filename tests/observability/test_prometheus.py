@@ -131,7 +131,7 @@ def source_waiting(port: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, serving_python, tiny_model):
+def stack(tmp_path_factory, serving_python, tiny_model, realistic_model):
     tmp = tmp_path_factory.mktemp("o")  # short: Ray's socket paths under it must stay < 108 bytes
     objs = render(values_file(tmp))
     (rule,) = by_kind(objs, "PrometheusRule")
@@ -139,8 +139,10 @@ def stack(tmp_path_factory, serving_python, tiny_model):
     (rayservice,) = by_kind(objs, "RayService")
 
     vllm_port, ray_http, ray_metrics, gw_port, prom_port = (free_port() for _ in range(5))
-    # one sequence at a time: the queue is the load minus one, however fast the engine runs on this machine
-    config = model_config(tmp, tiny_model, VLLM_MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
+    # The engine, not its Python clients (locust, the gateway) on the same two cores, must be the bottleneck
+    # for a queue to stand: one sequence at a time, of a model with several ms of compute per token (with the
+    # 3 M-parameter one the clients were the bottleneck and the queue stood only in the first burst)
+    config = model_config(tmp, realistic_model, VLLM_MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
                                                             "enforceEager": True, "maxNumSeqs": ENGINE_SEQS})
     vllm = start("vllm", [str(serving_python), "-m", "llm_serving", "serve", "--config", str(config), "--host",
                           "127.0.0.1", "--port", str(vllm_port)], tmp, http_ok(vllm_port, "/v1/models"), timeout=300,
@@ -193,9 +195,8 @@ def stack(tmp_path_factory, serving_python, tiny_model):
 
 def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dict:
     """Bounded locust load through the gateway (two users on the vllm model for one on the Ray app: 8 against
-    maxNumSeqs 1, so up to 7 wait and the queue stands well above the target even when the engine outruns the
-    clients); meanwhile sample the engine's own queue gauge and what the HPA would read (the adapter's query
-    through Prometheus), twice per scrape interval."""
+    maxNumSeqs 1, so up to 7 wait); meanwhile sample the engine's own queue gauge and what the HPA would read
+    (the adapter's query through Prometheus), twice per scrape interval."""
     query = adapter_query("vllm-0")
     baseline = prom.query(query)
     # (time, value) pairs, each stamped at the middle of its own call: on two busy cores one call can take a
@@ -219,7 +220,7 @@ def drive_load(tmp: Path, prom: Prometheus, gw_port: int, vllm_port: int) -> dic
     sampler.start()
     env = {**os.environ, "LOAD_MODELS": f"{VLLM_MODEL},{VLLM_MODEL},{RAY_MODEL}", "LOAD_KEY": KEY,
            "LOAD_LIMITED_KEY": LIMITED_KEY,
-           "LOAD_MAX_TOKENS": "16"}
+           "LOAD_MAX_TOKENS": "32"}
     users = VLLM_USERS + VLLM_USERS // 2 + 1  # and the one user of the limited key
     locust = [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "src/llmstack/loadtest/locustfile.py"),
               "--headless", "-u", str(users), "-r", str(users), "-t", f"{LOAD_S}s", "--host", f"http://127.0.0.1:{gw_port}",
@@ -349,11 +350,17 @@ def sustained_step(engine: list[tuple[float, float]], after: float) -> float | N
     return None
 
 
+def queue_samples(engine: list[tuple[float, float]], started: float, ended: float) -> str:
+    """The engine's queue over the load, one `+seconds:waiting` per sample (diagnostics)."""
+    return " ".join(f"+{t - started:.1f}:{w:g}" for t, w in engine if started <= t <= ended)
+
+
 def test_queue_step_raises_the_hpa_recommendation_within_two_scrapes_and_it_falls_back(stack):
     engine, hpa_view, started, ended = stack["engine"], stack["hpa_view"], stack["load_started"], stack["load_ended"]
     assert stack["baseline"] and float(stack["baseline"][0]["value"][1]) == 0, "queue not empty before the load"
     step = sustained_step(engine, started)
-    assert step is not None, f"the engine's queue never stayed above {TARGET_QUEUE} for {SUSTAIN_S:g}s"
+    assert step is not None, (f"the engine's queue never stayed above {TARGET_QUEUE} for {SUSTAIN_S:g}s; "
+                              f"its samples during the load: {queue_samples(engine, started, ended)}")
     scaled = next(t for t, v in hpa_view if t >= step and hpa_desired(1, v, TARGET_QUEUE) > 1)
     lag = scaled - step
     # back to 0 once the load ends; the HPA keeps the highest recommendation of its scale-down window
@@ -364,7 +371,8 @@ def test_queue_step_raises_the_hpa_recommendation_within_two_scrapes_and_it_fall
     print(f"step response: engine queue > {TARGET_QUEUE} for {SUSTAIN_S:g}s from +{step - started:.1f}s of the "
           f"load; HPA recommendation > 1 {lag:.1f}s later (scrape {SCRAPE_S:g}s); peak recommendation {peak} "
           f"replicas; queue 0 again {drained - ended:.1f}s after the load; recommendation back to 1 "
-          f"{SCALE_DOWN_WINDOW_S}s (scale-down window) after that")
+          f"{SCALE_DOWN_WINDOW_S}s (scale-down window) after that; engine queue samples (+s:waiting) "
+          f"{queue_samples(engine, started, ended)}")
     # two scrapes, plus the half-scrape period at which this test samples
     assert lag <= 2 * SCRAPE_S + SCRAPE_S / 2, f"recommendation rose {lag:.1f}s after the step"
     assert max(window) > 1 or drained - ended < 1, "the window before the drain held no scale-up"
