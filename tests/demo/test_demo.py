@@ -63,7 +63,11 @@ def test_the_printed_curl_gets_a_chat_completion_through_the_gateway(demo):
     state = demo["state"]
     proc = subprocess.run(["bash", "-c", state["curl"]], capture_output=True, text=True, timeout=60)
     body = json.loads(proc.stdout)
-    assert body["model"] == state["model"] and body["usage"]["completion_tokens"] == 16
+    # the curl, as a user would type it, has no ignore_eos: the random-weights model may draw its end-of-sequence
+    # token before max_tokens (6 tokens in one CI run), and then the finish reason must say so
+    tokens = body["usage"]["completion_tokens"]
+    assert body["model"] == state["model"] and 1 <= tokens <= 16
+    assert body["choices"][0]["finish_reason"] == ("length" if tokens == 16 else "stop"), body
     status, body = chat(state["url"], "sk-wrong-0123456789", state["model"])
     assert status == 401 and body["error"]["type"]
 

@@ -33,7 +33,7 @@ def gateway_port(vllm_server, tmp_path_factory, serving_logs):
 
 
 def test_chat_through_the_gateway(gateway_port):
-    status, headers, body = Client(gateway_port).chat(model="tiny", max_tokens=6)
+    status, headers, body = Client(gateway_port).chat(model="tiny", max_tokens=6, ignore_eos=True)
     assert status == 200, body
     assert json.loads(body)["usage"]["completion_tokens"] == 6
     assert headers["x-llm-backend"] == "vllm"

@@ -51,7 +51,8 @@ def test_chart_app_serves_chat_and_lists_the_model(ray_app):
     status, body = get(ray_app[0], "/v1/models")
     assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == ["tiny"]
     status, body = post(ray_app[0], "/v1/chat/completions",
-                        {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8})
+                        {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
+                         "ignore_eos": True})
     assert status == 200, body
     assert body["usage"]["completion_tokens"] == 8
 

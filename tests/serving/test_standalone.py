@@ -25,14 +25,16 @@ def test_models_lists_the_served_name(vllm_server):
 
 def test_chat_completion(vllm_server):
     status, body = post(vllm_server[0], "/v1/chat/completions",
-                        {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8})
+                        {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8,
+                         "ignore_eos": True})
     assert status == 200, body
     assert body["usage"]["completion_tokens"] == 8
     assert body["choices"][0]["message"]["role"] == "assistant"
 
 
 def test_completion(vllm_server):
-    status, body = post(vllm_server[0], "/v1/completions", {"model": "tiny", "prompt": "once upon", "max_tokens": 5})
+    status, body = post(vllm_server[0], "/v1/completions", {"model": "tiny", "prompt": "once upon", "max_tokens": 5,
+                                                      "ignore_eos": True})
     assert status == 200 and body["usage"]["completion_tokens"] == 5
 
 
