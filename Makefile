@@ -4,7 +4,6 @@ SHELL := /bin/bash
 PROFILE ?= values/cpu-tiny.yaml
 KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
-KUBERAY_VERSION := v1.7.0
 
 .PHONY: generate dashboards help setup test lint render check validate demo demo-stop package cluster-tools crds lock clean bench-gateway bench-serving
 
@@ -56,8 +55,8 @@ dashboards: generate ## same as generate (the dashboards are part of it)
 cluster-tools: ## build etcd, kube-apiserver/-controller-manager/-scheduler, kwok, KubeRay operator, prometheus-adapter (Go, pinned, cached)
 	@bash scripts/build-cluster-tools.sh
 
-crds: ## fetch the pinned KubeRay CRDs (the ones in ../shared/crds) into .tools/crds, checksum-verified
-	@bash scripts/fetch-crds.sh $(KUBERAY_VERSION)
+crds: setup ## the pinned KubeRay CRDs (ray-operator v1.6.1 Go module) into .tools/crds, sha256-verified
+	@$(LLMSTACK) crds
 
 lock: ## re-resolve requirements/*.in into the pinned requirements/*.lock files
 	@bash scripts/lock.sh

@@ -6,8 +6,8 @@
 #   etcd                                                    go.etcd.io/etcd/server/v3 v3.6.5 (tools/etcd)
 #   kwok                                                    sigs.k8s.io/kwok v0.7.0
 #   ray-operator                                            github.com/ray-project/kuberay/ray-operator v1.6.1 (tools/kuberay)
-#     (the CRDs are v1.7.0's; proxy.golang.org answers 403 "not available" for ray-operator@v1.7.0's .zip while
-#     it serves the .mod, so v1.6.1, the newest release it serves, is built -- it reconciles ray.io/v1 as 1.7 does)
+#     (the Go module proxy answers 403 "not available" for ray-operator@v1.7.0's .zip while it serves the .mod, so
+#     v1.6.1, the newest release it serves, is pinned everywhere: operator, CRDs (llmstack.crds), add-on chart)
 #   adapter (prometheus-adapter)                            sigs.k8s.io/prometheus-adapter v0.12.0 (tools/prometheus-adapter)
 # The proxy also answers 403 for these two modules' version lists, which `go install mod@version` reads:
 # they are built from a pinning module (tools/<name>/go.mod) instead, like Kubernetes and etcd.

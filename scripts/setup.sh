@@ -3,6 +3,7 @@
 #   .venv/                 tooling + tests (requirements/dev.lock) and this package (editable)
 #   .tools/checkov-venv/   checkov (its own venv: it conflicts with kubernetes==37)
 #   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
+#   .tools/crds/           the KubeRay CRDs `llmstack check` and the tests validate against (ray-operator Go module)
 #   .tools/serving-venv/   vLLM (CPU) + Ray Serve + llm-serving, for the serving tier (scripts/setup-serving.sh)
 #   Debian packages        redis-server, prometheus + promtool (root installs them; others are told the command)
 # Idempotent and fast when already done: each step is skipped while its stamp
@@ -57,6 +58,12 @@ if ! .venv/bin/python -c 'import llmstack, llm_gateway, llm_serving' 2>/dev/null
 fi
 ensure_venv .tools/checkov-venv checkov requirements/checkov.lock
 "$PYTHON" scripts/install_helm.py
+# the CRDs come from the ray-operator Go module; without Go, say what needs them instead of failing the demo
+if command -v go >/dev/null; then
+  say "$(.venv/bin/llmstack crds)"
+else
+  echo "setup: Go is not installed: \`llmstack check\`, \`make test\` and the cluster tier need it (KubeRay CRDs, control plane)" >&2
+fi
 bash scripts/setup-serving.sh
 say "helm: $(.tools/bin/helm version --template '{{.Version}}')"
 say "done"

@@ -13,7 +13,7 @@ from servingkit import MODELS, SERVING_PYTHON
 
 @pytest.fixture(scope="session")
 def crds():
-    """The real KubeRay CRDs (../shared/crds, or `make crds`), every served version."""
+    """The real KubeRay CRDs (`make crds`: the pinned ray-operator module), every served version."""
     return load_crds(crds_dir())
 
 

@@ -22,7 +22,7 @@ provider "helm" {
 locals {
   # name => [repository, chart, version, namespace]; the versions llmstack pins (src/llmstack/addons.py)
   addons = {
-    "kuberay-operator"   = ["https://ray-project.github.io/kuberay-helm/", "kuberay-operator", "1.7.0", "kuberay-system"]
+    "kuberay-operator"   = ["https://ray-project.github.io/kuberay-helm/", "kuberay-operator", "1.6.1", "kuberay-system"]
     "prometheus-adapter" = ["https://prometheus-community.github.io/helm-charts", "prometheus-adapter", "4.11.0", "monitoring"]
     "keda"               = ["https://kedacore.github.io/charts", "keda", "2.16.1", "keda"]
     "ingress-nginx"      = ["https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.12.1", "ingress-nginx"]

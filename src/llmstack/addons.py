@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from llmstack import queue_depth
+from llmstack.crds import KUBERAY_VERSION
 from llmstack.paths import PROFILES
 
 ADDONS_DIR = PROFILES / "addons"
@@ -34,11 +35,11 @@ def rendered() -> dict[str, str]:
     return {"prometheus-adapter.yaml": text}
 
 
-# The upstream charts, pinned: (release, namespace, repository, chart, version). kuberay-operator matches the
-# CRDs this project validates against (../shared/crds, KubeRay v1.7.0).
+# The upstream charts, pinned: (release, namespace, repository, chart, version). kuberay-operator is the release
+# whose CRDs the chart is validated against and whose operator the cluster tier runs (llmstack.crds).
 CHARTS = {
     "kuberay-operator": ("kuberay-operator", "kuberay-system", "https://ray-project.github.io/kuberay-helm/",
-                         "kuberay-operator", "1.7.0"),
+                         "kuberay-operator", KUBERAY_VERSION),
     "prometheus-adapter": ("prometheus-adapter", "monitoring", "https://prometheus-community.github.io/helm-charts",
                            "prometheus-adapter", "4.11.0"),
     "keda": ("keda", "keda", "https://kedacore.github.io/charts", "keda", "2.16.1"),

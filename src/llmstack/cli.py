@@ -181,6 +181,17 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return OK if all(c["ok"] for c in checks) else FOUND_PROBLEMS
 
 
+def cmd_crds(args: argparse.Namespace) -> int:
+    from llmstack import crds
+
+    if args.where:
+        print(crds.find())
+        return OK
+    folder = crds.install(args.output_dir, download=args.download)
+    print(f"KubeRay v{crds.KUBERAY_VERSION} CRDs (sha256 verified): {folder}")
+    return OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmstack import demo
 
@@ -271,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", default="32", help="output tokens: N, uniform:A-B, normal:MEAN,SD")
     p.add_argument("--slo", action="append", default=[], help="e.g. ttft_p95=500ms, e2e_p99=5s, error_rate=1%%")
     p.add_argument("--out", type=Path, default=Path("loadtest-report"), help="report folder")
+
+    p = command("crds", cmd_crds, "install the pinned KubeRay CRDs that `check` validates against: from the "
+                "ray-operator Go module (needs Go), or --download from the release tag; sha256-checked")
+    p.add_argument("--download", action="store_true", help="download the release files instead of using Go")
+    p.add_argument("--output-dir", type=Path, help="where to put them (default: .tools/crds in a checkout, "
+                   "else the user cache)")
+    p.add_argument("--where", action="store_true", help="print the folder of the installed CRDs and exit")
 
     p = command("demo", cmd_demo, "the local end-to-end demo: Ray Serve + vLLM (CPU) on a tiny model, the "
                 "gateway, Prometheus, a load test")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,15 +14,10 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 
 
 def crds_dir() -> Path:
-    """The KubeRay CRDs: $LLMSTACK_CRDS, ../shared/crds beside the checkout (CI), or .tools/crds (`make crds`)."""
-    candidates = [os.environ.get("LLMSTACK_CRDS"), ROOT.parent / "shared" / "crds", ROOT / ".tools" / "crds"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "ray.io_rayservices.yaml").is_file():
-            return Path(candidate)
-    raise FileNotFoundError(
-        "KubeRay CRDs not found: run `make crds` (fetches the pinned v1.7.0 files into .tools/crds) "
-        "or set LLMSTACK_CRDS to a folder holding ray.io_rayservices.yaml"
-    )
+    """The verified KubeRay CRDs (llmstack.crds): $LLMSTACK_CRDS or the folder `llmstack crds` fills."""
+    from llmstack import crds
+
+    return crds.find()
 
 
 def helm_binary() -> str:

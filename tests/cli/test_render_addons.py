@@ -46,7 +46,7 @@ def test_addons_for_a_mixed_release_follow_its_models(tmp_path):
     assert (sidecar["label"], sidecar["labelValue"]) == (chart["label"], chart["labelValue"])
     # each file says how to install it, with the pinned chart version
     text = (tmp_path / "kuberay-operator.yaml").read_text()
-    assert "--version 1.7.0" in text and "kuberay-operator" in text
+    assert "--version 1.6.1" in text and "kuberay-operator" in text
 
 
 def test_keda_replaces_the_adapter_when_models_ask_for_it(tmp_path):
@@ -64,7 +64,7 @@ def test_addons_install_dry_run_lists_pinned_releases_and_contacts_nothing():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("kuberay-operator: helm upgrade --install kuberay-operator kuberay-operator --repo "
-                               "https://ray-project.github.io/kuberay-helm/ --version 1.7.0")
+                               "https://ray-project.github.io/kuberay-helm/ --version 1.6.1")
     assert all("--atomic --wait" in line for line in lines)
 
 
