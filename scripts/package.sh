@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make package`: both charts as .tgz files in dist/ (versions from Chart.yaml), the gateway subchart
-# resolved by `helm dependency update` from its file:// path (the repository's charts/llm-stack/charts/
-# symlink is for development only and is not packaged).
+# `make package`: both charts as .tgz files in dist/ (versions from Chart.yaml), their dependencies (the
+# llm-common library, and the gateway subchart of llm-stack) resolved by `helm dependency update` from their
+# file:// paths (the repository's charts/*/charts/ symlinks are for development only and are not packaged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HELM=.tools/bin/helm
@@ -9,10 +9,14 @@ out=${1:-dist}
 mkdir -p "$out"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp -r charts/llm-gateway "$stage/llm-gateway"
-cp -r charts/llm-stack "$stage/llm-stack"
-rm -rf "$stage/llm-stack/charts"
-"$HELM" dependency update --skip-refresh "$stage/llm-stack" 2>&1 | grep -v '^level=' || true
+for chart in llm-common llm-gateway llm-stack; do
+  cp -r "charts/$chart" "$stage/$chart"
+  rm -rf "$stage/$chart/charts"
+done
+for chart in llm-gateway llm-stack; do  # the gateway first: llm-stack bundles it with its own llm-common
+  "$HELM" dependency update --skip-refresh "$stage/$chart" 2>&1 | grep -v '^level=' || true
+  test -f "$stage/$chart/charts/llm-common-"*.tgz || { echo "package: llm-common was not resolved for $chart" >&2; exit 1; }
+done
 test -f "$stage/llm-stack/charts/llm-gateway-"*.tgz || { echo "package: the gateway subchart was not resolved" >&2; exit 1; }
 "$HELM" package "$stage/llm-gateway" -d "$out" | grep -v '^level='
 "$HELM" package "$stage/llm-stack" -d "$out" | grep -v '^level='

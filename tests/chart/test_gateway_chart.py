@@ -76,5 +76,5 @@ def test_llm_stack_writes_a_gateway_config_with_a_route_to_every_model(crds):
 
 
 def test_enabling_the_gateway_without_keys_fails_with_the_fix():
-    with pytest.raises(helm.HelmError, match="gateway keys.existingSecret: required"):
+    with pytest.raises(helm.HelmError, match="gateway.keys.existingSecret: required"):
         helm.template([PROFILE_DIR / "cpu-tiny.yaml"], set_values=["gateway.enabled=true"])

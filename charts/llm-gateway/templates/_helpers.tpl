@@ -1,19 +1,6 @@
-{{- define "llm-gateway.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- define "llm-gateway.name" -}}{{ include "llm-common.name" . }}{{- end -}}
 
-{{- define "llm-gateway.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
+{{- define "llm-gateway.fullname" -}}{{ include "llm-common.fullname" . }}{{- end -}}
 
 {{- define "llm-gateway.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "llm-gateway.name" . }}
@@ -22,25 +9,27 @@ app.kubernetes.io/component: gateway
 {{- end -}}
 
 {{- define "llm-gateway.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | trunc 63 | trimSuffix "-" }}
+helm.sh/chart: {{ include "llm-common.chart" . }}
 {{ include "llm-gateway.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: llm-stack
 {{- end -}}
 
+{{/* The dotted key of this chart's values: "gateway." inside llm-stack (its templates then live under
+<parent>/charts/), "" when installed alone. Every message names the key as the user writes it. */}}
+{{- define "llm-gateway.keyPrefix" -}}
+{{- ternary "gateway." "" (contains "/charts/" .Template.BasePath) -}}
+{{- end -}}
+
+{{/* The gateway image (checked in llm-gateway.checks). */}}
 {{- define "llm-gateway.image" -}}
-{{- $img := .Values.image -}}
-{{- $tag := toString (default .Chart.AppVersion $img.tag) -}}
-{{- if eq $tag "latest" -}}
-{{- fail "gateway image.tag: `latest` is not allowed (pods would run whatever the registry holds that day): pin a version such as image.tag: \"0.1.0\" or set image.digest" -}}
+{{- include "llm-common.image" (include "llm-gateway.imageContext" . | fromYaml) -}}
 {{- end -}}
-{{- $repo := ternary (printf "%s/%s" $img.registry $img.repository) $img.repository (ne $img.registry "") -}}
-{{- if $img.digest -}}
-{{- printf "%s@%s" $repo $img.digest -}}
-{{- else -}}
-{{- printf "%s:%s" $repo $tag -}}
-{{- end -}}
+
+{{- define "llm-gateway.imageContext" -}}
+{{- $key := printf "%simage" (include "llm-gateway.keyPrefix" .) -}}
+{{- toYaml (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion "key" $key) -}}
 {{- end -}}
 
 {{/* The ConfigMap holding gateway.yaml: an existing one (tpl, e.g. written by llm-stack) or ours. */}}
@@ -52,19 +41,17 @@ app.kubernetes.io/part-of: llm-stack
 {{- end -}}
 {{- end -}}
 
-{{/* gateway.yaml from values; the keys file path matches the Secret mount in the Deployment. */}}
-{{- define "llm-gateway.config" -}}
-{{- $cfg := deepCopy .Values.config -}}
-{{- $_ := set $cfg "keysFile" "/etc/llm-gateway/keys/keys.yaml" -}}
-{{- if not $cfg.redisUrl }}{{ $_ := unset $cfg "redisUrl" }}{{ end -}}
-{{- toYaml $cfg -}}
-{{- end -}}
-
+{{/* Every problem in the values at once, each naming its dotted key and the fix. */}}
 {{- define "llm-gateway.checks" -}}
+{{- $key := include "llm-gateway.keyPrefix" . -}}
+{{- $problems := include "llm-common.image.problems" (include "llm-gateway.imageContext" . | fromYaml) | fromYamlArray -}}
 {{- if not .Values.keys.existingSecret -}}
-{{- fail "gateway keys.existingSecret: required: create a Secret whose keys.yaml lists {id, sha256, models} per key (hash a key with `llm-gateway hash-key`) and name it here" -}}
+{{- $problems = append $problems (printf "%skeys.existingSecret: required: create a Secret whose keys.yaml lists {id, sha256, models} per key (hash a key with `llm-gateway hash-key`) and name it here" $key) -}}
 {{- end -}}
 {{- if and (not .Values.existingConfigMap) (not .Values.config.routes) -}}
-{{- fail "gateway config.routes: empty: list at least one {model, backends: [{url}]} (the llm-stack chart fills this for its models)" -}}
+{{- $problems = append $problems (printf "%sconfig.routes: empty: list at least one {model, backends: [{url}]} (the llm-stack chart fills this for its models)" $key) -}}
+{{- end -}}
+{{- if $problems -}}
+{{- fail (printf "\n\nllm-gateway: %d problem(s) in the values:\n  - %s\n" (len $problems) (join "\n  - " $problems)) -}}
 {{- end -}}
 {{- end -}}

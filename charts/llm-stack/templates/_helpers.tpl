@@ -2,26 +2,11 @@
 Names, labels and the validated model list. Every template takes names, labels and models from here.
 */}}
 
-{{- define "llm-stack.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- define "llm-stack.name" -}}{{ include "llm-common.name" . }}{{- end -}}
 
-{{- define "llm-stack.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
+{{- define "llm-stack.fullname" -}}{{ include "llm-common.fullname" . }}{{- end -}}
 
-{{- define "llm-stack.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
+{{- define "llm-stack.chart" -}}{{ include "llm-common.chart" . }}{{- end -}}
 
 {{- define "llm-stack.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "llm-stack.name" . }}
@@ -44,14 +29,9 @@ app.kubernetes.io/part-of: llm-stack
 {{- with .Values.commonAnnotations }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
-{{/*
-Policy-scan (checkov) exceptions for objects that run the serving image, each with its reason.
-Rendered as annotations on the Deployment and RayService that own those pods.
-*/}}
+{{/* Policy-scan (checkov) exceptions of the objects that run the serving image: the shared ones, and this. */}}
 {{- define "llm-stack.policySkips" -}}
-checkov.io/skip1: CKV_K8S_43=Pinned by version tag by default; set image.digest to pin by digest
-checkov.io/skip2: CKV_K8S_15=IfNotPresent is right for a pinned tag; Always re-pulls a multi-GB image on every start
-checkov.io/skip3: CKV_K8S_11=No CPU limit by design; CFS throttling adds latency to token generation and requests reserve the CPU
+{{ include "llm-common.policySkips" . }}
 checkov.io/skip4: CKV_K8S_40=UID 1000 is the user of the Ray base image that owns its Python environment
 {{- end -}}
 
@@ -78,22 +58,13 @@ llm-stack.io/engine: {{ .model.engine }}
 {{- end -}}
 {{- end -}}
 
-{{/* The serving image; refuses a floating `latest` tag. */}}
+{{/* The serving image (its values are checked with the other problems in llm-stack.models). */}}
 {{- define "llm-stack.image" -}}
-{{- $img := .Values.image -}}
-{{- $tag := toString (default .Chart.AppVersion $img.tag) -}}
-{{- if eq $tag "latest" -}}
-{{- fail "image.tag: `latest` is not allowed (pods would run whatever the registry holds that day): pin a version such as image.tag: \"0.1.0\" or set image.digest" -}}
+{{- include "llm-common.image" (include "llm-stack.imageContext" . | fromYaml) -}}
 {{- end -}}
-{{- $repo := ternary (printf "%s/%s" $img.registry $img.repository) $img.repository (ne $img.registry "") -}}
-{{- if $img.digest -}}
-{{- if not (regexMatch "^sha256:[a-f0-9]{64}$" $img.digest) -}}
-{{- fail (printf "image.digest: %q is not a digest: use the form sha256:<64 hex digits>, or leave it empty and set image.tag" $img.digest) -}}
-{{- end -}}
-{{- printf "%s@%s" $repo $img.digest -}}
-{{- else -}}
-{{- printf "%s:%s" $repo $tag -}}
-{{- end -}}
+
+{{- define "llm-stack.imageContext" -}}
+{{- toYaml (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion "key" "image") -}}
 {{- end -}}
 
 {{/*
@@ -132,6 +103,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $seen := dict -}}
 {{- $hosts := dict -}}
 {{- $prefix := include "llm-stack.fullname" $root -}}
+{{- $errors = concat $errors (include "llm-common.image.problems" (include "llm-stack.imageContext" $root | fromYaml) | fromYamlArray) -}}
 {{- if not .Values.models -}}
 {{- $errors = append $errors "models: the list is empty: add at least one model, e.g. models: [{name: my-model, source: hf://org/model}]" -}}
 {{- end -}}
@@ -463,24 +435,14 @@ lifecycle:
       command: ["sleep", "{{ .Values.drain.preStopSleepSeconds }}"]
 {{- end -}}
 
-{{/* Name and port of the gateway's Service; mirrors llm-gateway.fullname with the subchart named by
-its alias "gateway" (the subchart's own helpers are not loaded while it is disabled). */}}
+{{/* Name and port of the gateway's Service: the subchart under its alias "gateway" (llm-common computes
+them, since the subchart's own helpers are not loaded while it is disabled). */}}
 {{- define "llm-stack.gatewayServiceName" -}}
-{{- $gw := .Values.gateway -}}
-{{- if $gw.fullnameOverride -}}
-{{- $gw.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- $name := default "gateway" $gw.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-{{- end -}}
+{{- include "llm-common.gateway.serviceName" (dict "name" "gateway" "values" (.Values.gateway | default dict) "release" .Release.Name) -}}
 {{- end -}}
 
 {{- define "llm-stack.gatewayServicePort" -}}
-{{- dig "service" "port" 8080 (.Values.gateway | default dict) | int -}}
+{{- include "llm-common.gateway.port" .Values.gateway -}}
 {{- end -}}
 
 {{/* Backends of the API as a YAML list of {host, service, port}: the gateway, or one per model. */}}
