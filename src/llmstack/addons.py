@@ -49,25 +49,21 @@ CHARTS = {
 }
 
 
-def for_release(values: dict, prometheus_url: str = "http://prometheus-operated.monitoring.svc") -> dict[str, dict]:
-    """The add-ons a release with these (merged) values needs, each with its values: kuberay-operator for
-    engine ray, prometheus-adapter or KEDA for the queue-depth autoscalers, the NGINX controller for the
-    Ingress, Grafana's dashboard sidecar for the dashboards."""
-    from llmstack.validate import merge  # helm's merge of each model over modelDefaults
-
-    models = [merge(values.get("modelDefaults") or {}, m) for m in values.get("models") or []]
-    scaling = [m.get("autoscaling") or {} for m in models if m.get("engine") == "vllm"]
-    scaled = [a for a in scaling if int(a.get("maxReplicas", 1)) > int(a.get("minReplicas", 1))]
-    providers = {a.get("provider") or "hpa" for a in scaled}
+def for_release(values: dict, models: list, prometheus_url: str = "http://prometheus-operated.monitoring.svc"
+                ) -> dict[str, dict]:
+    """The add-ons a release needs, each with its values: kuberay-operator for engine ray, prometheus-adapter
+    or KEDA for the queue-depth autoscalers, the NGINX controller for the Ingress, Grafana's dashboard sidecar
+    for the dashboards. `values`: the coalesced values; `models`: the rendered models (manifests.model_facts)."""
+    autoscalers = {m.autoscaler for m in models if m.engine == "vllm"}
     out: dict[str, dict] = {}
-    if any(m.get("engine") == "ray" for m in models):
+    if any(m.engine == "ray" for m in models):
         out["kuberay-operator"] = {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"},
                                                  "limits": {"memory": "512Mi"}}}
-    if "hpa" in providers:
+    if "hpa" in autoscalers:
         adapter = prometheus_adapter_values()
         adapter["prometheus"]["url"] = prometheus_url
         out["prometheus-adapter"] = adapter
-    if "keda" in providers:
+    if "keda" in autoscalers:
         out["keda"] = {"crds": {"install": True}}
     ingress = values.get("ingress") or {}
     if ingress.get("enabled") and ingress.get("className", "nginx") == "nginx":

@@ -59,12 +59,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     return OK if report.ok else FOUND_PROBLEMS
 
 
+def _model_configs(pairs: list[str]) -> dict:
+    from llmstack import sizing
+
+    configs = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"validate: --model-config takes NAME=path/to/config.json, got {pair!r}")
+        try:
+            configs[name] = sizing.load_config(Path(path))
+        except (OSError, ValueError) as err:
+            raise UsageError(f"validate: --model-config {pair}: {err}") from None
+    return configs
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from llmstack.validate import validate
 
     if not args.values:
         raise UsageError("validate: give at least one values file with -f")
-    report = validate(args.values, args.kube_version)
+    report = validate(args.values, args.kube_version, set_values=args.set, set_string=args.set_string,
+                      release=args.release, namespace=args.namespace, configs=_model_configs(args.model_config))
     if args.output == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -78,14 +94,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_size(args: argparse.Namespace) -> int:
     from llmstack import sizing
-    from llmstack.validate import merge, model_estimate
+    from llmstack.validate import model_estimate
 
     rows = []
     if args.values:
-        values = _merged_values(args.values)
-        for m in values.get("models") or []:
-            sized = model_estimate(merge(values["modelDefaults"], m))
-            rows.append((m.get("name"), sized[1] if sized else None))
+        for model in _rendered_models(args.values):
+            sized = model_estimate(model)
+            rows.append((model.name, sized[1] if sized else None))
     else:
         arch = None
         if args.config:
@@ -122,21 +137,27 @@ def cmd_size(args: argparse.Namespace) -> int:
     return OK if all(e is None or e.fits for _, e in rows) else FOUND_PROBLEMS
 
 
-def _merged_values(files: list[Path]) -> dict:
-    """The chart's defaults with the files merged over them as helm does; an unusable file is a usage error."""
-    from llmstack.validate import Report, load_files
+def _usable_files(files: list[Path]) -> None:
+    """An unusable values file (missing, not YAML, not a mapping) is a usage error."""
+    from llmstack.values import Report, load_files
 
     report = Report(files=[str(f) for f in files])
-    values, _ = load_files(files, report)
-    if values is None:
+    if load_files(files, report) is None:
         raise UsageError("; ".join(str(f) for f in report.errors))
-    return values
+
+
+def _rendered_models(files: list[Path]) -> list:
+    """Each model's facts as the chart renders them (optional CRD groups served, so KEDA shows)."""
+    _usable_files(files)
+    return manifests.model_facts(manifests.parse(helm.template(files, api_versions=helm.OPTIONAL_API_VERSIONS)))
 
 
 def cmd_addons(args: argparse.Namespace) -> int:
     from llmstack import addons
+    from llmstack.values import coalesced
 
-    wanted = addons.for_release(_merged_values(args.values), args.prometheus_url)
+    models = _rendered_models(args.values)
+    wanted = addons.for_release(coalesced(args.values), models, args.prometheus_url)
     if args.action == "values":
         for name, values in wanted.items():
             text = addons.header(name) + yaml.safe_dump(values, sort_keys=False, width=120)
@@ -228,7 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("validate", cmd_validate, "check values files: the chart's schema, its rules (via helm) and "
                 "sizing; every error names the key and the fix")
     _values_args(p)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a value as helm's --set takes it (repeatable; Terraform `set` blocks)")
+    p.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
+                   help="a string value as helm's --set-string takes it (repeatable)")
+    p.add_argument("--release", default="llm", help="the release name (object names are checked with it)")
+    p.add_argument("-n", "--namespace", default="llm", help="the release namespace")
     p.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION, help="Kubernetes version to render for")
+    p.add_argument("--model-config", action="append", default=[], metavar="NAME=CONFIG_JSON",
+                   help="a model's config.json, for the engine checks and sizing of models llmstack does not know")
     p.add_argument("--output", choices=("text", "json"), default="text", help="report format")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
 

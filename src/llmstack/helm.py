@@ -53,6 +53,7 @@ def template(
     kube_version: str | None = None,
     api_versions: Iterable[str] = (),
     set_values: Iterable[str] = (),
+    set_string: Iterable[str] = (),
 ) -> str:
     """`helm template` and return the rendered YAML."""
     args = ["template", release, str(chart), "--namespace", namespace]
@@ -60,6 +61,8 @@ def template(
         args += ["--values", str(f)]
     for s in set_values:
         args += ["--set", s]
+    for s in set_string:
+        args += ["--set-string", s]
     if kube_version:
         args += ["--kube-version", kube_version]
     for api in api_versions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -36,28 +36,63 @@ def ref(obj: dict) -> str:
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelFacts:
+    """What one model will run, read back from the rendered objects: the chart is the only place that merges
+    a model over modelDefaults and derives GPUs, pods and the autoscaler, so tools read its output."""
+
+    key: str                  # the values key, models[i] (model ConfigMaps render in models[] order)
     name: str
+    source: str
     engine: str
+    tensor_parallel: int
+    pipeline_parallel: int
     gpus_per_replica: int
     pods_per_replica: int
     min_replicas: int
     max_replicas: int
+    vllm: dict = field(default_factory=dict)
+    node_labels: dict = field(default_factory=dict)   # nodeSelector and single-valued required affinity
+    autoscaler: str = ""      # "ray", "hpa", "keda", or "" (fixed replicas)
+    max_surge: str = ""       # engine vllm: the rollout's maxSurge
+    upgrade_strategy: str = ""  # engine ray: the RayService's
 
 
-def models(objs: list[dict]) -> list[ModelSummary]:
-    """What each model will run, read back from the rendered objects (not from values)."""
+def _node_labels(pod_spec: dict) -> dict:
+    labels = dict(pod_spec.get("nodeSelector") or {})
+    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    for term in required.get("nodeSelectorTerms") or []:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("operator") == "In" and expr.get("values"):
+                labels.setdefault(expr["key"], expr["values"][0])
+    return labels
+
+
+def model_facts(objs: list[dict]) -> list[ModelFacts]:
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objs}
     out = []
-    for cm in (o for o in objs if o["kind"] == "ConfigMap" and "model.json" in o.get("data", {})):
+    configs = [o for o in objs if o["kind"] == "ConfigMap" and "model.json" in o.get("data", {})]
+    for i, cm in enumerate(configs):
         cfg = json.loads(cm["data"]["model.json"])
         auto = cfg["deploymentConfig"]["autoscaling_config"]
-        pods = 1
+        name = cm["metadata"]["name"].removesuffix("-config")
+        pods, surge, strategy, autoscaler = 1, "", "", ""
         if cfg["engine"] == "ray":
-            service = next(o for o in objs if o["kind"] == "RayService"
-                           and o["metadata"]["name"] == cm["metadata"]["name"].removesuffix("-config"))
-            pods = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0].get("numOfHosts", 1)
-        out.append(ModelSummary(cfg["name"], cfg["engine"], cfg["gpus"], pods,
-                                auto["min_replicas"], auto["max_replicas"]))
+            spec = by_name[("RayService", name)]["spec"]
+            group = spec["rayClusterConfig"]["workerGroupSpecs"][0]
+            pods, pod_spec = group.get("numOfHosts", 1), group["template"]["spec"]
+            strategy = (spec.get("upgradeStrategy") or {}).get("type", "")
+            autoscaler = "ray" if spec["rayClusterConfig"].get("enableInTreeAutoscaling") else ""
+        else:
+            deployment = by_name[("Deployment", name)]["spec"]
+            pod_spec = deployment["template"]["spec"]
+            surge = str((deployment.get("strategy") or {}).get("rollingUpdate", {}).get("maxSurge", ""))
+            autoscaler = ("hpa" if ("HorizontalPodAutoscaler", name) in by_name
+                          else "keda" if ("ScaledObject", name) in by_name else "")
+        out.append(ModelFacts(f"models[{i}]", cfg["name"], cfg["source"], cfg["engine"], cfg["tensorParallelSize"],
+                              cfg["pipelineParallelSize"], cfg["gpus"], pods, auto["min_replicas"],
+                              auto["max_replicas"], cfg.get("vllm") or {}, _node_labels(pod_spec), autoscaler,
+                              surge, strategy))
     return out
 
 
@@ -67,7 +102,7 @@ def summary(objs: list[dict]) -> str:
     lines = [f"{len(objs)} objects: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))]
     namespaces = sorted({o["metadata"].get("namespace", "<cluster-scoped>") for o in objs})
     lines.append("namespaces: " + ", ".join(namespaces))
-    for m in models(objs):
+    for m in model_facts(objs):
         gpus = f"{m.gpus_per_replica} GPU" if m.gpus_per_replica else "CPU only"
         lines.append(
             f"model {m.name}: engine={m.engine}, {gpus} per replica over {m.pods_per_replica} pod(s), "

@@ -117,6 +117,37 @@ def gpu_for_label(label: str) -> str | None:
     return None
 
 
+# cloud.google.com/gke-accelerator values (GKE's GPU node label)
+GKE_ACCELERATORS = {
+    "nvidia-tesla-t4": "T4-16GB", "nvidia-l4": "L4-24GB", "nvidia-tesla-a100": "A100-40GB",
+    "nvidia-a100-80gb": "A100-80GB", "nvidia-h100-80gb": "H100-80GB", "nvidia-h100-mega-80gb": "H100-80GB",
+    "nvidia-h200-141gb": "H200-141GB",
+}
+# node.kubernetes.io/instance-type families of EKS (EC2) and AKS (Azure VM sizes) with one GPU model each
+INSTANCE_TYPES = (
+    (r"^g4dn\.", "T4-16GB"), (r"^g5\.", "A10G-24GB"), (r"^g6\.", "L4-24GB"), (r"^g6e\.", "L40S-48GB"),
+    (r"^p4d\.", "A100-40GB"), (r"^p4de\.", "A100-80GB"), (r"^p5\.", "H100-80GB"), (r"^p5e[n]?\.", "H200-141GB"),
+    (r"^Standard_NC\d+as_T4_v3$", "T4-16GB"), (r"^Standard_NC\d+ads_A100_v4$", "A100-80GB"),
+    (r"^Standard_ND96asr_v4$", "A100-40GB"), (r"^Standard_ND96amsr_A100_v4$", "A100-80GB"),
+    (r"^Standard_ND96isr_H100_v5$", "H100-80GB"), (r"^Standard_ND96isr_H200_v5$", "H200-141GB"),
+)
+
+
+def gpu_for_node(labels: dict) -> str | None:
+    """The GPU a pod's node labels select: GPU Feature Discovery's product label, GKE's accelerator label, or
+    an EKS/AKS instance type whose family has one GPU model. None when they name no GPU llmstack knows."""
+    for key in ("nvidia.com/gpu.product", "amd.com/gpu.product"):
+        if labels.get(key):
+            return gpu_for_label(str(labels[key]))
+    if labels.get("cloud.google.com/gke-accelerator"):
+        return GKE_ACCELERATORS.get(str(labels["cloud.google.com/gke-accelerator"]))
+    instance = labels.get("node.kubernetes.io/instance-type") or labels.get("beta.kubernetes.io/instance-type")
+    for pattern, gpu in INSTANCE_TYPES if instance else ():
+        if re.match(pattern, str(instance)):
+            return gpu
+    return None
+
+
 def parse_count(text: str | int | float) -> int:
     """`70B`, `8.03e9`, `135M` or a plain number of parameters."""
     if isinstance(text, int | float):

@@ -14,96 +14,21 @@ import difflib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jsonschema
-import yaml
 
-from llmstack import helm, sizing
+from llmstack import helm, manifests, sizing
 from llmstack.paths import STACK_CHART
+from llmstack.values import Report, coalesced, key_path, load_files
 
-ERROR, WARNING = "error", "warning"
-
-
-@dataclass
-class Finding:
-    level: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level.upper()} {self.key}: {self.message}"
-
-
-@dataclass
-class Report:
-    files: list[str]
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == ERROR]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == WARNING]
-
-    def as_dict(self) -> dict:
-        return {"valid": not self.errors, "files": self.files,
-                "errors": [asdict(f) for f in self.errors], "warnings": [asdict(f) for f in self.warnings]}
-
-
-def key_path(parts) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def merge(base: dict, over: dict) -> dict:
-    """Helm's coalescing of values files: maps merge key by key, null deletes, anything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_files(paths: list[Path], report: Report) -> tuple[dict | None, list[dict]]:
-    """The chart's defaults with the files merged over them as helm does (None when a file is unusable; the
-    report says why), and the files' own mappings."""
-    merged = yaml.safe_load((STACK_CHART / "values.yaml").read_text())
-    docs: list[dict] = []
-    ok = True
-    for path in paths:
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            report.findings.append(Finding(ERROR, str(path), "file not found: check the path"))
-            ok = False
-            continue
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err)
-            report.findings.append(Finding(ERROR, str(path), f"not valid YAML{where}: {problem}: fix the syntax"))
-            ok = False
-            continue
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            report.findings.append(Finding(ERROR, str(path), f"holds a {type(data).__name__}, not a mapping of "
-                                                             "values: start the file with keys such as models:"))
-            ok = False
-            continue
-        docs.append(data)
-        merged = merge(merged, data)
-    return (merged if ok else None), docs
+# the patterns of the schema that users meet most, said in words
+_PATTERN_WORDS = {
+    r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$":
+        "is not a Kubernetes quantity: write a number with an optional suffix, e.g. 32Gi, 512Mi, 2, 500m "
+        "(binary Ki Mi Gi Ti, decimal k M G T; not GB or MB)",
+    r"^([0-9]+(h|m|s|ms))+$": "is not a duration: write e.g. 30s, 10m, 1h30m",
+}
 
 
 def _schema_fix(err: jsonschema.ValidationError) -> str:
@@ -125,12 +50,22 @@ def _schema_fix(err: jsonschema.ValidationError) -> str:
         return f"{err.instance!r} is a {type(err.instance).__name__}: use a value of type {want}"
     if v == "required":
         return f"{err.message}: add it"
-    if v in ("minimum", "exclusiveMinimum"):
+    if v == "minimum":
         return f"{err.instance!r} is below the minimum {err.validator_value}: use at least {err.validator_value}"
-    if v in ("maximum", "exclusiveMaximum"):
+    if v == "exclusiveMinimum":
+        return f"{err.instance!r} must be greater than {err.validator_value}: use a larger value"
+    if v == "maximum":
         return f"{err.instance!r} is above the maximum {err.validator_value}: use at most {err.validator_value}"
+    if v == "exclusiveMaximum":
+        return f"{err.instance!r} must be less than {err.validator_value}: use a smaller value"
     if v == "pattern":
-        return f"{err.instance!r} does not match {err.validator_value}: fix the value"
+        words = _PATTERN_WORDS.get(err.validator_value)
+        return f"{err.instance!r} {words}" if words else \
+            f"{err.instance!r} does not match {err.validator_value}: fix the value"
+    if v in ("anyOf", "oneOf"):  # e.g. a quantity: a string of some pattern or a number
+        patterned = [e for e in err.context if e.validator == "pattern"]
+        if patterned:
+            return _schema_fix(patterned[0])
     if v == "minItems":
         return f"the list needs at least {err.validator_value} item(s): add one"
     return f"{err.message}: fix the value"
@@ -141,7 +76,7 @@ def check_schema(values: dict, report: Report) -> bool:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(values), key=lambda e: [str(p) for p in e.absolute_path])
     for err in errors:
-        report.findings.append(Finding(ERROR, key_path(err.absolute_path), _schema_fix(err)))
+        report.error(key_path(err.absolute_path), _schema_fix(err))
     return not errors
 
 
@@ -149,29 +84,31 @@ _PROBLEM_LINE = re.compile(r"^\s+- (.*)$")
 _EXECUTION = re.compile(r"execution error at \([^)]*\): (.*)$", re.S)
 
 
-def _split_key(message: str) -> Finding:
-    """`models[0].gpus (3) contradicts …: set …` → key models[0].gpus and the rest."""
+def _split_key(message: str) -> tuple[str, str]:
+    """`models[0].gpus (3) contradicts …: set …` → (models[0].gpus, the rest)."""
     message = message.split("\n\nUse --debug", 1)[0]  # helm's hint, not ours
     match = re.match(r"^([A-Za-z][\w./\[\]-]*)(?::\s*| (?=\())(.*)$", message, re.S)
     if match:
-        return Finding(ERROR, match.group(1), match.group(2).strip())
-    return Finding(ERROR, "(chart)", message.strip())
+        return match.group(1), match.group(2).strip()
+    return "(chart)", message.strip()
 
 
-def check_chart(paths: list[Path], kube_version: str | None, report: Report) -> bool:
+def check_chart(paths: list[Path], report: Report, **render) -> list[dict] | None:
+    """Render with the real helm: the chart's own rules fail here with every problem at once. The rendered
+    objects, or None (the report says why)."""
     try:
-        helm.template(paths, kube_version=kube_version)
+        return manifests.parse(helm.template(paths, **render))
     except helm.HelmError as err:
         text = str(err)
         problems = [m.group(1) for line in text.splitlines() if (m := _PROBLEM_LINE.match(line))]
         if "problem(s) in the values" in text and problems:
-            report.findings += [_split_key(p) for p in problems]
+            for problem in problems:
+                report.error(*_split_key(problem))
         elif m := _EXECUTION.search(text):
-            report.findings.append(_split_key(m.group(1).strip()))
+            report.error(*_split_key(m.group(1).strip()))
         else:
-            report.findings.append(Finding(ERROR, "(helm)", text.replace("Error: ", "", 1)))
-        return False
-    return True
+            report.error("(helm)", text.replace("Error: ", "", 1))
+        return None
 
 
 def _quantity_gib(text: str | None) -> float | None:
@@ -183,50 +120,75 @@ def _quantity_gib(text: str | None) -> float | None:
     return float(match.group(1)) * unit / sizing.GIB
 
 
-def model_estimate(model: dict) -> tuple[str, sizing.Estimate] | None:
-    """Sizing of one merged model entry, when llmstack knows both the model and the GPU it runs on."""
-    known = sizing.known_model(str(model.get("source", ""))) or sizing.known_model(str(model.get("name", "")))
-    label = (model.get("nodeSelector") or {}).get("nvidia.com/gpu.product") or \
-        (model.get("nodeSelector") or {}).get("amd.com/gpu.product")
-    gpu = sizing.gpu_for_label(str(label)) if label else None
-    tp, pp = int(model.get("tensorParallelSize") or 1), int(model.get("pipelineParallelSize") or 1)
-    if not known or not gpu or model.get("gpus") == 0:
+def model_estimate(model: manifests.ModelFacts, arch: sizing.Architecture | None = None
+                   ) -> tuple[str, sizing.Estimate] | None:
+    """Sizing of one model as rendered, when llmstack knows both the model (or is given its config.json) and
+    the GPU its pods select (GPU Feature Discovery, GKE, EKS and AKS node labels)."""
+    known = sizing.known_model(model.source) or sizing.known_model(model.name)
+    if arch is None and known:
+        arch = known[1]
+    gpu = sizing.gpu_for_node(model.node_labels)
+    if arch is None or gpu is None or not model.gpus_per_replica:
         return None
-    vllm = model.get("vllm") or {}
-    est = sizing.estimate(gpu=gpu, max_model_len=int(vllm.get("maxModelLen") or 8192), arch=known[1],
+    vllm = model.vllm
+    est = sizing.estimate(gpu=gpu, max_model_len=int(vllm.get("maxModelLen") or 8192), arch=arch,
                           dtype=vllm.get("dtype"), quantization=vllm.get("quantization"),
-                          tensor_parallel=tp, pipeline_parallel=pp,
+                          tensor_parallel=model.tensor_parallel, pipeline_parallel=model.pipeline_parallel,
                           gpu_memory_utilization=float(vllm.get("gpuMemoryUtilization") or 0.9))
-    return known[0], est
+    return (known[0] if known else model.name), est
 
 
-def check_sizing(values: dict, report: Report, chosen_upgrade_strategy: bool = False) -> None:
-    models = [merge(values.get("modelDefaults") or {}, m) for m in values.get("models") or []]
+def check_parallelism(model: manifests.ModelFacts, arch: sizing.Architecture, label: str, report: Report) -> None:
+    """vLLM's own limits: tensor parallelism splits the attention heads (and KV heads) evenly, pipeline
+    parallelism the layers."""
+    tp, pp = model.tensor_parallel, model.pipeline_parallel
+    heads, kv = arch.num_attention_heads, arch.num_key_value_heads
+    fitting = [n for n in (1, 2, 4, 8, 16, 32) if heads % n == 0 and (kv % n == 0 if n <= kv else n % kv == 0)]
+    if heads % tp:
+        report.error(f"{model.key}.tensorParallelSize", (
+            f"{tp} does not divide the {heads} attention heads of {label}: vLLM refuses it; use one of "
+            f"{', '.join(map(str, fitting))}"))
+    elif (kv % tp if tp <= kv else tp % kv):
+        report.error(f"{model.key}.tensorParallelSize", (
+            f"{tp} does not divide the {kv} KV heads of {label} (nor is it a multiple of them): vLLM refuses it; "
+            f"use one of {', '.join(map(str, fitting))}"))
+    if pp > arch.num_hidden_layers:
+        report.error(f"{model.key}.pipelineParallelSize", (
+            f"{pp} stages for the {arch.num_hidden_layers} layers of {label}: use at most {arch.num_hidden_layers}"))
+
+
+def check_sizing(models: list[manifests.ModelFacts], values: dict, report: Report,
+                 chosen_upgrade_strategy: bool = False, configs: dict | None = None) -> None:
     weights, surge_gpus = 0.0, 0
-    for i, model in enumerate(models):
-        key = f"models[{i}]"
-        sized = model_estimate(model)
+    for model in models:
+        given = (configs or {}).get(model.name)
+        known = sizing.known_model(model.source) or sizing.known_model(model.name)
+        arch = given or (known[1] if known else None)
+        if arch:
+            check_parallelism(model, arch, known[0] if known and not given else model.name, report)
+        sized = model_estimate(model, arch)
         if sized:
             name, est = sized
             weights += est.weights_gib
             if not est.fits:
-                report.findings.append(Finding(WARNING, key, f"{name} on {est.gpu}: {est.reason}"))
-        gpus = model.get("gpus")
-        gpus = int(model.get("tensorParallelSize", 1)) * int(model.get("pipelineParallelSize", 1)) \
-            if gpus is None else int(gpus)
-        rollout = model.get("rollout") or {}
-        if model.get("engine") == "vllm" and gpus and rollout.get("strategy") == "RollingUpdate" and \
-                str(rollout.get("maxSurge", 0)) not in ("0", "0%"):
-            report.findings.append(Finding(WARNING, f"{key}.rollout.maxSurge", (
-                f"{rollout['maxSurge']} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
-                "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place")))
-        if model.get("engine") == "ray" and (model.get("ray") or {}).get("upgradeStrategy") == "NewCluster":
-            surge_gpus += gpus * int((model.get("autoscaling") or {}).get("minReplicas") or 1)
+                report.error(model.key, f"{name} on {est.gpu}: {est.reason}")
+            elif est.kv_tokens is not None and est.kv_tokens < 1.25 * est.max_model_len:
+                report.warning(model.key, (
+                    f"{name} on {est.gpu}: the KV cache holds about {est.kv_tokens} tokens per GPU, within the "
+                    f"estimate's margin of one {est.max_model_len}-token sequence: vLLM's own profiling decides "
+                    "whether it starts; lower maxModelLen or raise tensorParallelSize to be sure"))
+        gpus = model.gpus_per_replica
+        if model.engine == "vllm" and gpus and model.max_surge not in ("", "0", "0%"):
+            report.warning(f"{model.key}.rollout.maxSurge", (
+                f"{model.max_surge} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
+                "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place"))
+        if model.engine == "ray" and model.upgrade_strategy == "NewCluster":
+            surge_gpus += gpus * max(1, model.min_replicas)
     if surge_gpus and not chosen_upgrade_strategy:
-        report.findings.append(Finding(WARNING, "modelDefaults.ray.upgradeStrategy", (
+        report.warning("modelDefaults.ray.upgradeStrategy", (
             f"NewCluster (the default) brings up a second RayCluster during an upgrade: {surge_gpus} more GPU(s) "
             "must be free or the upgrade waits; set it explicitly to NewCluster to keep zero-downtime upgrades, "
-            "or to None to upgrade in place")))
+            "or to None to upgrade in place"))
     cache = values.get("modelCache") or {}
     size = None
     if cache.get("type") == "pvc" and not (cache.get("pvc") or {}).get("existingClaim"):
@@ -235,26 +197,39 @@ def check_sizing(values: dict, report: Report, chosen_upgrade_strategy: bool = F
         size, size_key = (cache.get("emptyDir") or {}).get("sizeLimit"), "modelCache.emptyDir.sizeLimit"
     gib = _quantity_gib(size)
     if weights and gib is not None and gib < weights:
-        report.findings.append(Finding(ERROR, size_key, (
+        report.error(size_key, (
             f"{size} is smaller than the weights of the models it caches ({weights:.0f} GiB): the fetch would "
-            f"fail with a full disk; set it to at least {math.ceil(weights * 1.1)}Gi")))
+            f"fail with a full disk; set it to at least {math.ceil(weights * 1.1)}Gi"))
 
 
-def _sets(docs: list[dict], key: str) -> bool:
-    """Whether a values file sets `key` anywhere (a choice the user made, not a chart default)."""
+def _sets(docs: list[dict], sets: list[str], key: str) -> bool:
+    """Whether the user set `key` anywhere (a choice they made, not a chart default)."""
     def walk(node) -> bool:
         if isinstance(node, dict):
             return key in node or any(walk(v) for v in node.values())
         return isinstance(node, list) and any(walk(v) for v in node)
-    return any(walk(doc) for doc in docs)
+    return any(walk(doc) for doc in docs) or any(key in s for s in sets)
 
 
-def validate(paths: list[Path], kube_version: str | None = None) -> Report:
+def validate(paths: list[Path], kube_version: str | None = None, *, set_values: list[str] = (),
+             set_string: list[str] = (), release: str = "llm", namespace: str = "llm",
+             configs: dict[str, sizing.Architecture] | None = None) -> Report:
+    """Every problem of a release's values: the files, the schema, the chart's rules (through the real helm,
+    with the real release name), vLLM's own limits and sizing. `configs`: config.json per model name."""
     report = Report(files=[str(p) for p in paths])
-    values, docs = load_files(paths, report)
-    if values is None or not check_schema(values, report):
+    docs = load_files(paths, report)
+    if docs is None:
         return report
-    check_chart(paths, kube_version, report)
-    check_sizing(values, report, chosen_upgrade_strategy=_sets(docs, "upgradeStrategy"))
+    try:
+        values = coalesced(paths, set_values, set_string)
+    except helm.HelmError as err:
+        report.error("--set", str(err).replace("Error: ", "", 1))
+        return report
+    if not check_schema(values, report):
+        return report
+    objs = check_chart(paths, report, kube_version=kube_version, release=release, namespace=namespace,
+                       set_values=set_values, set_string=set_string)
+    if objs is not None:
+        check_sizing(manifests.model_facts(objs), values, report, configs=configs,
+                     chosen_upgrade_strategy=_sets(docs, [*set_values, *set_string], "upgradeStrategy"))
     return report
-

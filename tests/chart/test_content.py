@@ -131,6 +131,15 @@ def test_images_are_pinned_and_pulled_if_not_present(name):
             assert c["imagePullPolicy"] == "IfNotPresent", owner
 
 
+def test_global_image_registry_moves_every_image_to_the_mirror():
+    """bitnami's convention for air-gapped clusters: one value for every image of the release."""
+    objs = render(PROFILE_DIR / "multi-model.yaml", extra=("global.imageRegistry=mirror.corp:5000",
+                                                           "gateway.enabled=true", "gateway.keys.existingSecret=k"))
+    images = [c["image"] for _, spec in pod_specs(objs) for c in containers(spec)]
+    assert len(images) >= 5 and all(i.startswith("mirror.corp:5000/llm-stack/") for i in images), images
+    assert any(i.startswith("mirror.corp:5000/llm-stack/gateway:") for i in images)
+
+
 def test_model_pods_do_not_mount_the_api_token_unless_the_autoscaler_needs_it():
     for name in PROFILE_IDS:
         objs = profile(name)

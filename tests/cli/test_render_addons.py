@@ -8,8 +8,9 @@ import sys
 import pytest
 import yaml
 
-from llmstack import addons, helm
+from llmstack import addons, helm, manifests
 from llmstack.paths import PROFILES, ROOT, STACK_CHART
+from llmstack.values import coalesced
 
 pytestmark = pytest.mark.chart
 
@@ -54,8 +55,8 @@ def test_keda_replaces_the_adapter_when_models_ask_for_it(tmp_path):
     values.write_text("models:\n  - name: m\n    source: hf://org/m\n    engine: vllm\n    gpus: 1\n"
                       "    coldStartSeconds: 60\n    autoscaling: {provider: keda, minReplicas: 1, maxReplicas: 3, "
                       "scaleDownStabilizationSeconds: 60}\n")
-    wanted = addons.for_release({**yaml.safe_load((STACK_CHART / "values.yaml").read_text()),
-                                 **yaml.safe_load(values.read_text())})
+    rendered = manifests.parse(helm.template([values], api_versions=helm.OPTIONAL_API_VERSIONS))
+    wanted = addons.for_release(coalesced([values]), manifests.model_facts(rendered))
     assert "keda" in wanted and "prometheus-adapter" not in wanted and "kuberay-operator" not in wanted
 
 
@@ -69,6 +70,6 @@ def test_addons_install_dry_run_lists_pinned_releases_and_contacts_nothing():
 
 
 def test_help_everywhere():
-    for command in ("validate", "size", "render", "check", "addons", "loadtest", "demo"):
+    for command in ("validate", "size", "render", "check", "addons", "loadtest", "demo", "crds"):
         proc = llmstack(command, "--help")
         assert proc.returncode == 0 and "usage: llmstack " + command in proc.stdout

@@ -87,3 +87,19 @@ def test_size_cli_from_a_config_json_and_json_output(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "llmstack.cli", "size", "--model", "gpt-5"], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 2 and "not in llmstack's table" in proc.stderr
+
+
+@pytest.mark.parametrize("labels, gpu", [
+    ({"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, "H100-80GB"),
+    ({"cloud.google.com/gke-accelerator": "nvidia-l4"}, "L4-24GB"),
+    ({"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}, "A100-40GB"),
+    ({"node.kubernetes.io/instance-type": "p4de.24xlarge"}, "A100-80GB"),
+    ({"node.kubernetes.io/instance-type": "g6e.12xlarge"}, "L40S-48GB"),
+    ({"node.kubernetes.io/instance-type": "g6.12xlarge"}, "L4-24GB"),
+    ({"node.kubernetes.io/instance-type": "Standard_NC24ads_A100_v4"}, "A100-80GB"),
+    ({"node.kubernetes.io/instance-type": "Standard_ND96isr_H100_v5"}, "H100-80GB"),
+    ({"node.kubernetes.io/instance-type": "m7i.8xlarge"}, None),
+    ({"kubernetes.azure.com/accelerator": "nvidia"}, None),
+])
+def test_the_gpu_is_read_from_the_labels_each_cloud_sets(labels, gpu):
+    assert sizing.gpu_for_node(labels) == gpu

@@ -12,7 +12,7 @@ Container image references. Context: dict
 {{- $key := .key -}}
 {{- $problems := list -}}
 {{- if and (not (kindIs "invalid" $img.tag)) (not (kindIs "string" $img.tag)) -}}
-{{- $problems = append $problems (printf "%s.tag: %v is a number to YAML (a tag such as 1.10 reads as 1.1): quote it, e.g. %s.tag: \"%v\"" $key $img.tag $key $img.tag) -}}
+{{- $problems = append $problems (printf "%s.tag: %v is a number to YAML, not a tag (YAML reads 1.10 as 1.1 and 2.0 as 2): quote the tag exactly as written, e.g. %s.tag: \"1.10\"" $key $img.tag $key) -}}
 {{- else if eq (toString $img.tag) "latest" -}}
 {{- $problems = append $problems (printf "%s.tag: `latest` is not allowed (pods would run whatever the registry holds that day): pin a version such as %s.tag: \"%s\" or set %s.digest" $key $key .appVersion $key) -}}
 {{- end -}}

@@ -103,7 +103,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $seen := dict -}}
 {{- $hosts := dict -}}
 {{- $prefix := include "llm-stack.fullname" $root -}}
-{{- $errors = concat $errors (include "llm-common.image.problems" (include "llm-stack.imageContext" $root | fromYaml) | fromYamlArray) -}}
+{{- $errors = concat $errors (include "llm-stack.validate.release" $root | fromYamlArray) -}}
 {{- if not .Values.models -}}
 {{- $errors = append $errors "models: the list is empty: add at least one model, e.g. models: [{name: my-model, source: hf://org/model}]" -}}
 {{- end -}}
@@ -119,8 +119,10 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $errors = append $errors (printf "%s.name: %q clashes with %s (names must differ even with '.' read as '-'): rename one of them" $key $name (get $seen $id)) -}}
 {{- end -}}
 {{- $_ := set $seen $id $key -}}
-{{- if gt (len $m.fullname) 40 -}}
-{{- $errors = append $errors (printf "%s.name: object name %q is %d characters, KubeRay needs at most 40 (it appends suffixes): shorten the model name or set fullnameOverride" $key $m.fullname (len $m.fullname)) -}}
+{{- /* a RayService's name: KubeRay appends suffixes and takes at most 40; else the Service name, a DNS label */ -}}
+{{- $limit := ternary 40 63 (eq (toString $m.engine) "ray") -}}
+{{- if gt (len $m.fullname) $limit -}}
+{{- $errors = append $errors (printf "%s.name: the object name %q (release prefix %q + model) is %d characters; %s: use a shorter release name or set fullnameOverride (the model name stays its public id)" $key $m.fullname $prefix (len $m.fullname) (ternary "KubeRay takes at most 40 for a RayService (it appends suffixes)" "a Service name is at most 63 (a DNS label)" (eq $limit 40))) -}}
 {{- end -}}
 {{- $source := toString $m.source -}}
 {{- if not (regexMatch (include "llm-stack.sourcePattern" $root) $source) -}}
@@ -174,6 +176,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $errors = append $errors (printf "%s.autoscaling.provider: ray needs engine: ray: set provider: hpa (or keda) for engine: vllm" $key) -}}
 {{- end -}}
 {{- $_ := set $m "provider" $provider -}}
+{{- $errors = concat $errors (include "llm-stack.validate.replicas" (dict "key" $key "model" $m) | fromYamlArray) -}}
 {{- if and (eq $m.engine "vllm") (gt (int $as.maxReplicas) (int $as.minReplicas)) (lt (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds)) -}}
 {{- $errors = append $errors (printf "%s.autoscaling.scaleDownStabilizationSeconds (%d) is shorter than coldStartSeconds (%d): the %s would drop replicas it must reload within one cold start; set it to at least %d" $key (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds) (upper $provider) (int $m.coldStartSeconds)) -}}
 {{- end -}}
