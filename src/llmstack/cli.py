@@ -80,12 +80,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not args.values:
         raise UsageError("validate: give at least one values file with -f")
     report = validate(args.values, args.kube_version, set_values=args.set, set_string=args.set_string,
-                      release=args.release, namespace=args.namespace, configs=_model_configs(args.model_config))
+                      release=args.release, namespace=args.namespace, configs=_model_configs(args.model_config),
+                      server=args.dry_run, kube_context=args.kube_context, kubeconfig=args.kubeconfig)
     if args.output == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
         for finding in report.errors + report.warnings:
             print(finding)
+        if report.server_check:
+            print(f"server-side dry-run: {report.server_check}")
         print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in {', '.join(report.files)}")
     if report.errors or (args.strict and report.warnings):
         return FOUND_PROBLEMS
@@ -256,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--release", default="llm", help="the release name (object names are checked with it)")
     p.add_argument("-n", "--namespace", default="llm", help="the release namespace")
     p.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION, help="Kubernetes version to render for")
+    p.add_argument("--dry-run", choices=("auto", "local", "cluster", "off"), default="auto",
+                   help="server-side dry-run of the rendered objects: a throwaway local API server (local; auto "
+                        "when `make cluster-tools` built one) or your cluster (cluster; auto with --kube-context)")
+    p.add_argument("--kube-context", help="dry-run against this context of your kubeconfig")
+    p.add_argument("--kubeconfig", type=Path, help="kubeconfig for --kube-context (default: $KUBECONFIG)")
     p.add_argument("--model-config", action="append", default=[], metavar="NAME=CONFIG_JSON",
                    help="a model's config.json, for the engine checks and sizing of models llmstack does not know")
     p.add_argument("--output", choices=("text", "json"), default="text", help="report format")

@@ -10,6 +10,7 @@ Three passes, in the order a user should fix things:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import math
@@ -211,11 +212,64 @@ def _sets(docs: list[dict], sets: list[str], key: str) -> bool:
     return any(walk(doc) for doc in docs) or any(key in s for s in sets)
 
 
+@contextlib.contextmanager
+def _api_server(mode: str, namespace: str, report: Report, kube_context: str | None, kubeconfig: Path | None):
+    """A dynamic client on the API server that judges the objects, or None (report.server_check says why)."""
+    from llmstack import apiserver, crds, dryrun
+
+    if mode == "off":
+        report.server_check = "off"
+        yield None
+    elif mode == "cluster" or (mode == "auto" and (kube_context or kubeconfig)):
+        dyn = dryrun.client(kubeconfig, kube_context)
+        if dryrun.ensure_namespace(dyn, namespace, create=False):
+            report.server_check = f"cluster {kube_context or '(current context)'}"
+            yield dyn
+        else:
+            report.warning("--namespace", f"namespace {namespace!r} does not exist in the cluster: create it "
+                                          "(helm install --create-namespace) before installing")
+            report.server_check = "cluster: the namespace is missing, objects not checked"
+            yield None
+    else:
+        missing = apiserver.missing_programs()
+        try:
+            crd_dir = crds.find()
+        except crds.CrdsMissing as err:
+            missing.append(str(err))
+        if missing:
+            why = f"no local API server ({', '.join(missing)}): run `make cluster-tools`, or give --kube-context"
+            if mode == "local":
+                raise FileNotFoundError(f"validate --dry-run local: {why}")
+            report.server_check = f"skipped: {why}"
+            yield None
+            return
+        with apiserver.Throwaway() as api:
+            dryrun.load_crds(dryrun.client(api.kubeconfig), crd_dir)
+            dyn = dryrun.client(api.kubeconfig)  # discovery after the CRDs exist
+            dryrun.ensure_namespace(dyn, namespace, create=True)
+            report.server_check = "a throwaway local API server (kube-apiserver v1.35.4 with the KubeRay CRDs)"
+            yield dyn
+
+
+def check_server(objs: list[dict], namespace: str, report: Report, mode: str = "auto",
+                 kube_context: str | None = None, kubeconfig: Path | None = None) -> None:
+    """A server-side dry-run of the rendered objects, each refusal keyed to the values: against the user's
+    cluster (mode "cluster", or "auto" with a context), else a throwaway local API server with the KubeRay
+    CRDs (mode "local", or "auto" where `make cluster-tools` built one)."""
+    from llmstack import dryrun
+
+    with _api_server(mode, namespace, report, kube_context, kubeconfig) as dyn:
+        for refusal in dryrun.dry_run(dyn, objs, namespace) if dyn else ():
+            report.error(refusal.key, refusal.message)
+
+
 def validate(paths: list[Path], kube_version: str | None = None, *, set_values: list[str] = (),
              set_string: list[str] = (), release: str = "llm", namespace: str = "llm",
-             configs: dict[str, sizing.Architecture] | None = None) -> Report:
+             configs: dict[str, sizing.Architecture] | None = None, server: str = "auto",
+             kube_context: str | None = None, kubeconfig: Path | None = None) -> Report:
     """Every problem of a release's values: the files, the schema, the chart's rules (through the real helm,
-    with the real release name), vLLM's own limits and sizing. `configs`: config.json per model name."""
+    with the real release name), vLLM's own limits and sizing, then a real API server's verdict on every
+    object (`server`: auto, local, cluster or off). `configs`: config.json per model name."""
     report = Report(files=[str(p) for p in paths])
     docs = load_files(paths, report)
     if docs is None:
@@ -229,7 +283,10 @@ def validate(paths: list[Path], kube_version: str | None = None, *, set_values: 
         return report
     objs = check_chart(paths, report, kube_version=kube_version, release=release, namespace=namespace,
                        set_values=set_values, set_string=set_string)
-    if objs is not None:
-        check_sizing(manifests.model_facts(objs), values, report, configs=configs,
-                     chosen_upgrade_strategy=_sets(docs, [*set_values, *set_string], "upgradeStrategy"))
+    if objs is None:
+        return report
+    check_sizing(manifests.model_facts(objs), values, report, configs=configs,
+                 chosen_upgrade_strategy=_sets(docs, [*set_values, *set_string], "upgradeStrategy"))
+    if not report.errors:  # the API server judges objects the chart and llmstack found nothing wrong with
+        check_server(objs, namespace, report, server, kube_context, kubeconfig)
     return report

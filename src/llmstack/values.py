@@ -31,6 +31,7 @@ class Finding:
 class Report:
     files: list[str]
     findings: list[Finding] = field(default_factory=list)
+    server_check: str = ""  # what judged the rendered objects: a local or the user's API server, or why none
 
     @property
     def errors(self) -> list[Finding]:
@@ -47,7 +48,7 @@ class Report:
         self.findings.append(Finding(WARNING, key, message))
 
     def as_dict(self) -> dict:
-        return {"valid": not self.errors, "files": self.files,
+        return {"valid": not self.errors, "files": self.files, "serverCheck": self.server_check,
                 "errors": [asdict(f) for f in self.errors], "warnings": [asdict(f) for f in self.warnings]}
 
 

@@ -79,7 +79,8 @@ def test_terraform_example_pins_the_same_add_on_versions_and_its_values_validate
     (tmp_path / "gateway.yaml").write_text(template)
     (tmp_path / "inline.yaml").write_text(yaml.safe_dump({"ingress": {"enabled": True, "host": "llm.example.com"},
                                                           "credentials": {"hfToken": {"existingSecret": ""}}}))
-    proc = subprocess.run([".venv/bin/llmstack", "validate", "-f", str(PROFILES / "l4-8b.yaml"), "-f",
+    proc = subprocess.run([".venv/bin/llmstack", "validate", "--dry-run", "off", "-f", str(PROFILES / "l4-8b.yaml"),
+                           "-f",
                            str(tmp_path / "inline.yaml"), "-f", str(tmp_path / "gateway.yaml")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -17,6 +17,9 @@ BAD = sorted((Path(__file__).parent / "bad_values").glob("*.yaml"))
 
 
 def llmstack(*args: str) -> subprocess.CompletedProcess:
+    """The CLI; `validate` without its server-side dry-run, which the cluster tier tests (test_server_dry_run)."""
+    if args[:1] == ("validate",) and "--dry-run" not in args:
+        args = (*args, "--dry-run", "off")
     return subprocess.run([sys.executable, "-m", "llmstack.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
 
