@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from chartkit import PROFILE_IDS, PROFILES, by_kind, render
+from llmstack import helm
 from llmstack.paths import PROFILES as PROFILE_DIR
 
 pytestmark = pytest.mark.chart
@@ -314,13 +315,30 @@ def test_with_the_gateway_the_ingress_routes_everything_to_it():
     assert any(s["metadata"]["name"] == "llm-gateway" for s in by_kind(objs, "Service"))
 
 
-def test_httproute_renders_only_where_the_gateway_api_is_served():
+def test_an_enabled_httproute_renders_whatever_api_versions_are_given():
+    """Users preview with `--api-versions gateway.networking.k8s.io/v1` (a group/version, not a kind), or with
+    none at all (Terraform, catalogs): enabled means rendered."""
     extra = ("httpRoute.enabled=true", "httpRoute.parentRefs[0].name=public")
-    with_api = render(PROFILE_DIR / "multi-model.yaml", with_crds=True, extra=extra)
-    routes = by_kind(with_api, "HTTPRoute")
-    assert {r["spec"]["hostnames"][0] for r in routes} == {"qwen.llm.example.com", "llama.llm.example.com"}
-    assert all(r["spec"]["rules"][0]["timeouts"]["request"] == "0s" for r in routes)
-    assert not by_kind(render(PROFILE_DIR / "multi-model.yaml", with_crds=False, extra=extra), "HTTPRoute")
+    for with_crds in (True, False):
+        routes = by_kind(render(PROFILE_DIR / "multi-model.yaml", with_crds=with_crds, extra=extra), "HTTPRoute")
+        assert {r["spec"]["hostnames"][0] for r in routes} == {"qwen.llm.example.com", "llama.llm.example.com"}
+        assert all(r["spec"]["rules"][0]["timeouts"]["request"] == "0s" for r in routes)
+    text = helm.template([PROFILE_DIR / "multi-model.yaml"], set_values=extra,
+                         api_versions=("gateway.networking.k8s.io/v1",))
+    assert "kind: HTTPRoute" in text
+
+
+def test_gateway_aliases_and_route_weights_make_a_canary_of_two_revisions():
+    objs = render(None, extra=("gateway.enabled=true", "gateway.keys.existingSecret=k",
+                               "models[0].name=llama-v1", "models[0].source=hf://o/a", "models[0].routeWeight=90",
+                               "models[0].aliases[0]=llama", "models[1].name=llama-v2", "models[1].source=hf://o/b",
+                               "models[1].routeWeight=10", "models[1].aliases[0]=llama"))
+    (cm,) = [c for c in by_kind(objs, "ConfigMap") if "gateway.yaml" in c["data"]]
+    routes = {r["model"]: r["backends"] for r in yaml.safe_load(cm["data"]["gateway.yaml"])["routes"]}
+    assert [(b["name"], b["weight"], b["model"]) for b in routes["llama"]] == [("llama-v1", 90, "llama-v1"),
+                                                                                ("llama-v2", 10, "llama-v2")]
+    # each revision keeps its own name, alone: all its traffic, and no rewrite
+    assert [(b["weight"], "model" in b) for b in routes["llama-v1"]] == [(1, False)]
 
 
 def test_podmonitor_renders_only_where_prometheus_operator_is_served():
@@ -328,16 +346,25 @@ def test_podmonitor_renders_only_where_prometheus_operator_is_served():
     assert not by_kind(render(PROFILE_DIR / "cpu-tiny.yaml", with_crds=False), "PodMonitor")
 
 
-def test_network_policy_denies_by_default_and_admits_the_known_peers():
-    objs = profile("cpu-tiny")
-    (policy,) = by_kind(objs, "NetworkPolicy")
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
-    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "model"
-    ports = [{p["port"] for p in rule.get("ports", [])} for rule in policy["spec"]["ingress"]]
-    assert {8000} in ports and {8000, 8080} in ports and {8265, 8000} in ports
-    (rs,) = by_kind(objs, "RayService")
-    pod_labels = worker_group(rs)["template"]["metadata"]["labels"]
-    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_model_pod_is_under_a_policy_and_ray_listens_where_the_policy_opens(name):
+    """Deny by default (tests/chart/test_network_policy.py checks who may reach what); Ray picks four of its
+    ports at random unless told, so every Ray pod pins them to the ones the policy opens."""
+    objs = profile(name)
+    policies = by_kind(objs, "NetworkPolicy")
+    for rs in by_kind(objs, "RayService"):
+        cluster = rs["spec"]["rayClusterConfig"]
+        for params in [cluster["headGroupSpec"]["rayStartParams"], worker_group(rs)["rayStartParams"]]:
+            assert {k: params[k] for k in ("node-manager-port", "object-manager-port", "runtime-env-agent-port",
+                                           "dashboard-agent-grpc-port")} == \
+                {"node-manager-port": "6380", "object-manager-port": "6381", "runtime-env-agent-port": "6382",
+                 "dashboard-agent-grpc-port": "6383"}
+            assert (params["min-worker-port"], params["max-worker-port"]) == ("10002", "19999")
+        pod_labels = worker_group(rs)["template"]["metadata"]["labels"]
+        assert any(pol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items() for pol in policies)
+    for d in by_kind(objs, "Deployment"):
+        pod_labels = d["spec"]["template"]["metadata"]["labels"]
+        assert any(pol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items() for pol in policies)
 
 
 def test_pvc_source_is_mounted_read_only():

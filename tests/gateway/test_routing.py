@@ -25,6 +25,25 @@ def test_weighted_split_is_within_tolerance_over_1000_requests(gateway, upstream
     assert served.count("a") + canary == n
 
 
+def test_each_backend_gets_the_name_it_serves_the_model_under(gateway, upstreams):
+    """One public name over two revisions that each serve their own name (the chart's aliases): the gateway
+    rewrites `model` per backend, streamed or not, and leaves it alone where a backend needs no rewrite."""
+    canary = route("llama", ("a", upstreams["a"], 1), ("b", upstreams["b"], 1))
+    canary["backends"][0]["model"] = "llama-v1"
+    canary["backends"][1]["model"] = "llama-v2"
+    port, *_ = gateway([canary, route("plain", ("c", upstreams["c"], 1))])
+    client = Client(port)
+    seen = set()
+    for _ in range(40):
+        status, headers, body = client.chat(model="llama")
+        assert status == 200
+        seen.add((headers["x-llm-backend"], json.loads(body)["model"]))
+    assert seen == {("a", "llama-v1"), ("b", "llama-v2")}
+    status, _, body = client.chat(model="llama", stream=True, max_tokens=3)
+    assert status == 200 and b'"model": "llama-v' in body
+    assert json.loads(client.chat(model="plain")[2])["model"] == "plain"
+
+
 def test_key_pinning_sends_every_request_to_its_backend(gateway, upstreams):
     port, *_ = gateway([route("m", ("a", upstreams["a"], 99), ("b", upstreams["b"], 1))])
     client = Client(port, "sk-pinned-0123456789")

@@ -22,7 +22,13 @@ def gateway_port(vllm_server, tmp_path_factory, serving_logs):
     tmp = tmp_path_factory.mktemp("gateway-on-vllm")
     keys = keys_file(tmp / "keys.yaml", KEYS)
     config = tmp / "gateway.yaml"
-    config.write_text(yaml.safe_dump({"routes": [route("tiny", ("vllm", vllm_server[0], 1))],
+    # the gateway README's canary: one public name over two revisions that serve their own names (here both
+    # are the one real vLLM serving "tiny"), and a route that forwards a name the engine does not serve
+    canary = {"model": "llama-3.1-8b-instruct", "backends": [
+        {"name": "v1", "url": f"http://127.0.0.1:{vllm_server[0]}", "weight": 90, "model": "tiny"},
+        {"name": "v2", "url": f"http://127.0.0.1:{vllm_server[0]}", "weight": 10, "model": "tiny"}]}
+    config.write_text(yaml.safe_dump({"routes": [route("tiny", ("vllm", vllm_server[0], 1)), canary,
+                                                 route("unrewritten", ("vllm", vllm_server[0], 1))],
                                       "keysFile": str(keys)}))
     port = free_port()
     cmd = [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
@@ -37,6 +43,19 @@ def test_chat_through_the_gateway(gateway_port):
     assert status == 200, body
     assert json.loads(body)["usage"]["completion_tokens"] == 6
     assert headers["x-llm-backend"] == "vllm"
+
+
+def test_a_canary_of_revisions_under_one_public_name_reaches_real_vllm(gateway_port):
+    client = Client(gateway_port)
+    backends = set()
+    for _ in range(20):
+        status, headers, body = client.chat(model="llama-3.1-8b-instruct", max_tokens=2)
+        assert status == 200, body
+        backends.add(headers["x-llm-backend"])
+    assert backends <= {"v1", "v2"} and "v1" in backends
+    # without the rewrite vLLM refuses the public name: the rewrite is what makes the canary work
+    status, _, body = client.chat(model="unrewritten", max_tokens=2)
+    assert status == 404 and b"does not exist" in body
 
 
 def test_streaming_through_the_gateway_arrives_chunk_by_chunk(gateway_port):

@@ -214,6 +214,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $_ := set $m "config" $config -}}
 {{- $models = append $models $m -}}
 {{- end -}}
+{{- $errors = concat $errors (include "llm-stack.validate.routes" (dict "root" $root "models" $models) | fromYamlArray) -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nllm-stack: %d problem(s) in the values:\n  - %s\n" (len $errors) (join "\n  - " $errors)) -}}
 {{- end -}}
@@ -429,6 +430,54 @@ livenessProbe:
   periodSeconds: 5
   timeoutSeconds: 2
   failureThreshold: 120
+{{- end -}}
+
+{{/* Ray's ports, pinned by the Ray pods' rayStartParams (llm-stack.rayStartParams) so that the NetworkPolicy
+can open exactly these between one model's pods. Ray picks the four agent and manager ports at random
+otherwise; workers take 10002-19999 by default; direct streaming's replicas listen in Serve's ranges. */}}
+{{- define "llm-stack.rayPorts" -}}
+gcs: 6379
+nodeManager: 6380
+objectManager: 6381
+runtimeEnvAgent: 6382
+dashboardAgentGrpc: 6383
+dashboardAgent: 52365
+dashboard: 8265
+client: 10001
+metrics: 8080
+serve: 8000
+minWorker: 10002
+maxWorker: 19999
+directIngressHttp: [30000, 31000]
+directIngressGrpc: [40000, 41000]
+{{- end -}}
+
+{{/* rayStartParams that pin Ray's ports on every Ray pod. Context: the root. */}}
+{{- define "llm-stack.rayStartParams" -}}
+{{- $p := include "llm-stack.rayPorts" . | fromYaml -}}
+node-manager-port: {{ $p.nodeManager | quote }}
+object-manager-port: {{ $p.objectManager | quote }}
+runtime-env-agent-port: {{ $p.runtimeEnvAgent | quote }}
+dashboard-agent-grpc-port: {{ $p.dashboardAgentGrpc | quote }}
+dashboard-agent-listen-port: {{ $p.dashboardAgent | quote }}
+metrics-export-port: {{ $p.metrics | quote }}
+min-worker-port: {{ $p.minWorker | quote }}
+max-worker-port: {{ $p.maxWorker | quote }}
+{{- end -}}
+
+{{/* NetworkPolicy port rules of Ray's traffic among one model's pods. Context: dict "ports" "model" */}}
+{{- define "llm-stack.rayPortRules" -}}
+{{- $p := .ports -}}
+- {port: {{ $p.gcs }}, endPort: {{ $p.dashboardAgentGrpc }}, protocol: TCP}
+- {port: {{ $p.serve }}, protocol: TCP}
+- {port: {{ $p.metrics }}, protocol: TCP}
+- {port: {{ $p.dashboard }}, protocol: TCP}
+- {port: {{ $p.client }}, endPort: {{ $p.maxWorker }}, protocol: TCP}
+- {port: {{ $p.dashboardAgent }}, protocol: TCP}
+{{- if .model.ray.directStreaming }}
+- {port: {{ index $p.directIngressHttp 0 }}, endPort: {{ index $p.directIngressHttp 1 }}, protocol: TCP}
+- {port: {{ index $p.directIngressGrpc 0 }}, endPort: {{ index $p.directIngressGrpc 1 }}, protocol: TCP}
+{{- end }}
 {{- end -}}
 
 {{- define "llm-stack.preStop" -}}

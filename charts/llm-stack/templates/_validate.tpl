@@ -77,6 +77,26 @@ the alpha HPAScaleToZero gate is on). Context: dict "key" "models[i]" "model" <m
 {{- toYaml $problems -}}
 {{- end -}}
 
+{{/* A public name several models share is split by their routeWeight: at least one must be above 0, or
+the name would have fallbacks only. Context: dict "root" $ "models" <the merged models> */}}
+{{- define "llm-stack.validate.routes" -}}
+{{- $problems := list -}}
+{{- $weights := dict -}}
+{{- range $m := .models -}}
+{{- range $public := prepend ($m.aliases | default list) $m.name | uniq -}}
+{{- $_ := set $weights $public (append (get $weights $public | default list) (int $m.routeWeight)) -}}
+{{- end -}}
+{{- end -}}
+{{- range $public, $list := $weights -}}
+{{- $total := 0 -}}
+{{- range $list }}{{ $total = add $total . }}{{ end -}}
+{{- if and $.root.Values.gateway.enabled (gt (len $list) 1) (eq (int $total) 0) -}}
+{{- $problems = append $problems (printf "models[].routeWeight: every model serving %q has routeWeight 0, so the gateway would only ever fall back to them: give one of them a weight above 0" $public) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
 {{/* Every release-level problem. */}}
 {{- define "llm-stack.validate.release" -}}
 {{- $problems := include "llm-common.image.problems" (include "llm-stack.imageContext" . | fromYaml) | fromYamlArray -}}

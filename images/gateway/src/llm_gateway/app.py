@@ -212,8 +212,10 @@ class Gateway:
         upstream_headers = {"Content-Type": "application/json", "x-request-id": rid}
         for state in plan:
             url = state.backend.url + request.path
+            # a backend that serves this public name under its own (a canary revision) gets its own name
+            data = json.dumps({**body, "model": state.backend.model}).encode() if state.backend.model else raw
             try:
-                upstream = await self.session.post(url, data=raw, headers=upstream_headers)
+                upstream = await self.session.post(url, data=data, headers=upstream_headers)
             except (aiohttp.ClientError, TimeoutError) as err:
                 self._failed(state, "connect" if isinstance(err, aiohttp.ClientConnectionError) else "timeout")
                 continue

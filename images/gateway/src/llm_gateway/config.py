@@ -18,6 +18,7 @@ class Backend:
     name: str
     url: str            # base URL of an OpenAI-compatible server, e.g. http://svc:8000
     weight: int = 1
+    model: str = ""     # the name this backend serves the route's model under ("" = the same name)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ KNOWN = {
     "upstream": {"connectTimeoutSeconds", "readTimeoutSeconds", "maxConnections"},
     "limits": {"maxBodyBytes", "bodyTimeoutSeconds"},
     "route": {"model", "backends"},
-    "backend": {"name", "url", "weight"},
+    "backend": {"name", "url", "weight", "model"},
 }
 
 
@@ -100,7 +101,11 @@ def parse(data: dict) -> Config:
             if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc:
                 raise ConfigError(f"{bpath}.url: {url!r} is not an http(s) URL such as http://my-model:8000")
             weight = _number(rb, "weight", bpath + ".", 1, 0, int)
-            backends.append(Backend(str(rb.get("name") or parsed.netloc), url.rstrip("/"), weight))
+            upstream_model = rb.get("model", "")
+            if not isinstance(upstream_model, str):
+                raise ConfigError(f"{bpath}.model: must be the model name this backend serves (a string)")
+            backends.append(Backend(str(rb.get("name") or parsed.netloc), url.rstrip("/"), weight,
+                                    "" if upstream_model == model else upstream_model))
         if not any(b.weight for b in backends):
             raise ConfigError(f"{path}.backends: every weight is 0: give at least one backend a weight > 0")
         if len({b.name for b in backends}) != len(backends):
