@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from llmstack.paths import ROOT, TOOLS_BIN
+from llmstack.paths import ROOT, helm_binary
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,6 @@ def test_a_tampered_binary_is_refused(install_helm, tmp_path, monkeypatch):
 
 
 def test_installed_helm_is_v4():
-    out = subprocess.run([str(TOOLS_BIN / "helm"), "version", "--template", "{{.Version}}"],
+    out = subprocess.run([helm_binary(), "version", "--template", "{{.Version}}"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("v4.")
