@@ -7,6 +7,8 @@ the body (the gateway forwards bodies unchanged) or for the whole server through
   status: answer with this HTTP status      delay: seconds before the headers
   chunks: stream events (default 32)        chunk_delay: seconds between stream events
   die_after: stream this many events, then drop the connection
+  body_bytes: pad a non-streamed answer to about this many bytes (sent in 1 MiB pieces)
+  gzip: answer gzip-compressed (Content-Encoding: gzip)
 GET /fake/stats counts requests, completed and cancelled (client went away) ones.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 
 from aiohttp import web
@@ -51,7 +54,13 @@ async def openai(request: web.Request) -> web.StreamResponse:
         tokens = int(body.get("max_tokens") or fake.get("chunks") or 32)
         if not body.get("stream"):
             STATS["completed"] += 1
-            return web.json_response(_completion(name, model, tokens))
+            answer = _completion(name, model, tokens)
+            if fake.get("body_bytes"):
+                return await _large(request, answer, int(fake["body_bytes"]))
+            if fake.get("gzip"):
+                return web.Response(body=gzip.compress(json.dumps(answer).encode()), content_type="application/json",
+                                    headers={"Content-Encoding": "gzip"})
+            return web.json_response(answer)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for i in range(tokens):
@@ -73,6 +82,23 @@ async def openai(request: web.Request) -> web.StreamResponse:
         raise
     finally:
         STATS["active"] -= 1
+
+
+async def _large(request: web.Request, answer: dict, size: int) -> web.StreamResponse:
+    """`answer` with a `padding` field first, streamed out in pieces (the fake itself holds 1 MiB at a time)."""
+    head, tail = b'{"padding": "', b'", ' + json.dumps(answer).encode()[1:]
+    piece = b"x" * (1 << 20)
+    pad = max(0, size - len(head) - len(tail))
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(head) + pad + len(tail)
+    await response.prepare(request)
+    await response.write(head)
+    while pad > 0:
+        await response.write(piece[:pad])
+        pad -= len(piece)
+    await response.write(tail)
+    await response.write_eof()
+    return response
 
 
 async def stats(request: web.Request) -> web.Response:

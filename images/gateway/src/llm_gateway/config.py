@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
+
+REDIS_URL_ENV = "LLM_GATEWAY_REDIS_URL"
 
 
 class ConfigError(ValueError):
@@ -47,11 +50,13 @@ class Config:
     max_connections: int = 1024
     allow_backend_header: bool = False   # honour x-llm-backend: <backend name> pinning
     require_keys: bool = True
+    keys_max_stale_seconds: float = 300.0  # how long the last good keys outlive an invalid or missing keys file
+    redis_failure: str = "open"  # Redis unreachable: "open" lets requests pass unlimited, "closed" answers 503
 
 
 KNOWN = {
     "": {"routes", "keysFile", "redisUrl", "health", "retryAfterSeconds", "upstream", "limits", "requireKeys",
-         "allowBackendHeader"},
+         "allowBackendHeader", "keysMaxStaleSeconds", "redisFailure"},
     "health": {"failureThreshold", "ejectSeconds"},
     "upstream": {"connectTimeoutSeconds", "readTimeoutSeconds", "maxConnections"},
     "limits": {"maxBodyBytes", "bodyTimeoutSeconds"},
@@ -121,10 +126,16 @@ def parse(data: dict) -> Config:
     require_keys = data.get("requireKeys", True)
     if require_keys and not keys_file:
         raise ConfigError("keysFile: required while requireKeys is true: mount the keys Secret and give its path")
+    redis_failure = data.get("redisFailure", "open")
+    if redis_failure not in ("open", "closed"):
+        raise ConfigError(f"redisFailure: {redis_failure!r} must be open (pass unlimited while Redis is down) or "
+                          "closed (answer 503)")
+    # a URL with credentials belongs in a Secret: the chart passes it as this variable, which wins
+    redis_url = str(os.environ.get(REDIS_URL_ENV) or data.get("redisUrl") or "")
     return Config(
         routes=routes,
         keys_file=Path(keys_file) if keys_file else None,
-        redis_url=str(data.get("redisUrl") or ""),
+        redis_url=redis_url,
         health=Health(_number(health, "failureThreshold", "health.", 3, 1, int),
                       _number(health, "ejectSeconds", "health.", 10.0, 0)),
         retry_after_seconds=_number(data, "retryAfterSeconds", "", 5, 1, int),
@@ -135,14 +146,18 @@ def parse(data: dict) -> Config:
         body_timeout=_number(limits, "bodyTimeoutSeconds", "limits.", 30.0, 0.1),
         allow_backend_header=bool(data.get("allowBackendHeader", False)),
         require_keys=bool(require_keys),
+        keys_max_stale_seconds=_number(data, "keysMaxStaleSeconds", "", 300.0, 0),
+        redis_failure=redis_failure,
     )
 
 
 def load(path: Path) -> Config:
     try:
         data = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from err
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings, not a {type(data).__name__}")
     return parse(data or {})

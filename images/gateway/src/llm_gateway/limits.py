@@ -8,6 +8,10 @@ import time
 from dataclasses import dataclass
 
 
+class LimiterUnavailable(RuntimeError):
+    """The shared limit store (Redis) could not be asked; the gateway's redisFailure decides what follows."""
+
+
 @dataclass
 class Decision:
     allowed: bool
@@ -92,15 +96,21 @@ class RedisLimiter:
     def __init__(self, url: str, prefix: str = "llm-gateway:limit:"):
         import redis.asyncio as aioredis
 
-        self.redis = aioredis.from_url(url)
+        # a Redis that is down must cost a request a second at most, not hang it
+        self.redis = aioredis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.script = self.redis.register_script(REDIS_BUCKET)
         self.prefix = prefix
 
     async def _run(self, key_id: str, kind: str, per_minute: int, amount: float, mode: str) -> Decision:
-        now = await self.redis.time()  # one clock for every replica
-        allowed, wait = await self.script(keys=[f"{self.prefix}{key_id}:{kind}"],
-                                          args=[per_minute, per_minute / 60.0, amount,
-                                                now[0] + now[1] / 1e6, mode])
+        from redis.exceptions import RedisError
+
+        try:
+            now = await self.redis.time()  # one clock for every replica
+            allowed, wait = await self.script(keys=[f"{self.prefix}{key_id}:{kind}"],
+                                              args=[per_minute, per_minute / 60.0, amount,
+                                                    now[0] + now[1] / 1e6, mode])
+        except (RedisError, OSError, TimeoutError) as err:
+            raise LimiterUnavailable(f"Redis: {err}") from err
         return Decision(bool(allowed), float(wait))
 
     async def take(self, key_id: str, kind: str, per_minute: int, amount: float) -> Decision:

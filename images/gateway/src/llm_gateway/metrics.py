@@ -1,4 +1,5 @@
-"""Prometheus metrics of the gateway (served on /metrics). Labels never carry secrets: key ids only."""
+"""Prometheus metrics of the gateway (served on /metrics). Labels never carry secrets (key ids only) nor what a
+client makes up: a model label is a routed model's name or "-", so unknown names cannot grow the series."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ class Metrics:
                                        ["model", "backend", "reason"], registry=r)
         self.backend_up = Gauge("llm_gateway_backend_up", "1 while a backend is not ejected",
                                 ["model", "backend"], registry=r)
+        self.keys_loaded = Gauge("llm_gateway_keys_loaded", "API keys in effect (0 once failed closed)",
+                                 registry=r)
+        self.keys_file_valid = Gauge("llm_gateway_keys_file_valid",
+                                     "1 while the keys file is valid, 0 while the last good keys stand in", registry=r)
+        self.keys_file_errors = Counter("llm_gateway_keys_file_errors",
+                                        "Times the keys file was found invalid or missing", registry=r)
+        self.limiter_errors = Counter("llm_gateway_limiter_errors", "Limit checks that could not reach Redis",
+                                      ["failure_mode"], registry=r)
