@@ -26,3 +26,15 @@ def render(profile: Path | None, kube_version: str = "1.35.0", with_crds: bool =
 
 def by_kind(objs, kind: str) -> list[dict]:
     return [o for o in objs if o["kind"] == kind]
+
+
+def of_models(objs, kind: str) -> list[dict]:
+    """Objects of `kind` that belong to the models (not to the gateway subchart)."""
+    return [o for o in by_kind(objs, kind) if o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+            == "model"]
+
+
+# the profiles put the gateway in front; these values take it away and expose each model on its own host
+WITHOUT_GATEWAY = ("gateway.enabled=false", "ingress.allowUnauthenticated=true")
+# multi-model's two models, each on its own host, without the gateway
+MULTI_MODEL_PER_HOST = (*WITHOUT_GATEWAY, "models[0].host=qwen.llm.example.com", "models[1].host=llama.llm.example.com")

@@ -114,6 +114,13 @@ CASES = {
                                         "image": {"digest": "sha256:1234"}}},
                            'gateway.image.digest: "sha256:1234" is not a digest'),
     "httproute-without-parent": ({"httpRoute": {"enabled": True}}, "httpRoute.parentRefs: empty"),
+    "source-climbs-out-of-the-cache": ({"models": [model(source="s3://bucket/models/../../etc")]},
+                                       "models[0].source: \"s3://bucket/models/../../etc\" has a '.' or '..' path "
+                                       "segment"),
+    "adapter-source-climbs": ({"models": [model(lora={"enabled": True, "adapters": [
+        {"name": "a", "source": "file:///adapters/../etc"}]})]}, "models[0].lora.adapters[0].source"),
+    "exposed-without-any-key": ({"ingress": {"enabled": True, "host": "llm.example.com"}},
+                                "ingress.enabled: it would expose the models' API without any key"),
     "pvc-cache-without-size": ({"modelCache": {"type": "pvc", "pvc": {"size": ""}}}, "at '/modelCache/pvc/size'"),
 }
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from chartkit import PROFILE_IDS, PROFILES, by_kind, render
+from chartkit import MULTI_MODEL_PER_HOST, PROFILE_IDS, PROFILES, by_kind, of_models, render
 from llmstack import helm
 from llmstack.paths import PROFILES as PROFILE_DIR
 
@@ -141,22 +141,37 @@ def test_global_image_registry_moves_every_image_to_the_mirror():
     assert any(i.startswith("mirror.corp:5000/llm-stack/gateway:") for i in images)
 
 
-def test_model_pods_do_not_mount_the_api_token_unless_the_autoscaler_needs_it():
+def test_no_pod_mounts_the_api_token_and_only_the_autoscaler_gets_one():
     for name in PROFILE_IDS:
         objs = profile(name)
         for owner, spec in pod_specs(objs):
-            if owner.endswith("/head"):
-                continue
             assert spec["automountServiceAccountToken"] is False, owner
+            for c in containers(spec):
+                assert not any("serviceaccount" in m["mountPath"] for m in c.get("volumeMounts", [])), owner
         for rs in by_kind(objs, "RayService"):
             cluster = rs["spec"]["rayClusterConfig"]
-            head = cluster["headGroupSpec"]["template"]["spec"]
-            assert head["automountServiceAccountToken"] is cluster["enableInTreeAutoscaling"]
+            mounts = (cluster.get("autoscalerOptions") or {}).get("volumeMounts", [])
+            volumes = {v["name"]: v for v in cluster["headGroupSpec"]["template"]["spec"]["volumes"]}
+            if cluster["enableInTreeAutoscaling"]:
+                (mount,) = mounts
+                assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount" and mount["readOnly"]
+                sources = volumes[mount["name"]]["projected"]["sources"]
+                assert [next(iter(src)) for src in sources] == ["serviceAccountToken", "configMap", "downwardAPI"]
+            else:
+                assert not mounts and "autoscaler-api-access" not in volumes
+
+
+def test_ray_token_authentication_is_on_by_default():
+    for name in PROFILE_IDS:
+        for rs in by_kind(profile(name), "RayService"):
+            assert rs["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}
+    objs = render(PROFILE_DIR / "cpu-tiny.yaml", extra=("models[0].ray.authentication=disabled",))
+    assert "authOptions" not in by_kind(objs, "RayService")[0]["spec"]["rayClusterConfig"]
 
 
 def test_vllm_needs_shared_memory_in_ram():
     for owner, spec in pod_specs(profile("multi-model")):
-        if owner.endswith("/head"):
+        if owner.endswith("/head") or "gateway" in owner:
             continue
         dshm = next(v for v in spec["volumes"] if v["name"] == "dshm")
         assert dshm["emptyDir"]["medium"] == "Memory", owner
@@ -167,7 +182,7 @@ def test_vllm_needs_shared_memory_in_ram():
 def test_credentials_are_only_referenced_and_mounted_as_files():
     objs = profile("l4-8b")
     assert not by_kind(objs, "Secret")
-    (deploy,) = by_kind(objs, "Deployment")
+    (deploy,) = of_models(objs, "Deployment")
     spec = deploy["spec"]["template"]["spec"]
     token = next(v for v in spec["volumes"] if v["name"] == "hf-token")
     assert token["secret"]["secretName"] == "hf-token"
@@ -205,7 +220,7 @@ def test_both_engines_read_the_same_config_object():
     (app,) = serve["applications"]
     assert app["import_path"] == "llm_serving.ray_app:build_app"
     assert app["args"]["models"] == [configs["qwen2.5-7b-instruct"]]
-    (deploy,) = by_kind(objs, "Deployment")
+    (deploy,) = of_models(objs, "Deployment")
     assert deploy["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["llm-serving", "serve"]
 
 
@@ -247,7 +262,7 @@ def test_fixed_size_ray_model_runs_without_the_autoscaler():
 
 
 def test_vllm_deployment_rolls_without_extra_gpus_and_waits_for_the_cold_start():
-    (deploy,) = by_kind(profile("l4-8b"), "Deployment")
+    (deploy,) = of_models(profile("l4-8b"), "Deployment")
     assert deploy["spec"]["strategy"] == {"type": "RollingUpdate",
                                           "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     (c,) = deploy["spec"]["template"]["spec"]["containers"]
@@ -258,9 +273,9 @@ def test_vllm_deployment_rolls_without_extra_gpus_and_waits_for_the_cold_start()
 
 
 def test_config_change_rolls_the_deployment():
-    base = by_kind(profile("l4-8b"), "Deployment")[0]
-    changed = by_kind(render(PROFILE_DIR / "l4-8b.yaml", extra=("modelDefaults.vllm.dtype=float16",)),
-                      "Deployment")[0]
+    base = of_models(profile("l4-8b"), "Deployment")[0]
+    changed = of_models(render(PROFILE_DIR / "l4-8b.yaml", extra=("modelDefaults.vllm.dtype=float16",)),
+                        "Deployment")[0]
     key = "checksum/config"
     assert base["spec"]["template"]["metadata"]["annotations"][key] != \
         changed["spec"]["template"]["metadata"]["annotations"][key]
@@ -270,8 +285,8 @@ def test_config_change_rolls_the_deployment():
 
 def test_hpa_targets_queue_depth_only_for_vllm_engines():
     objs = profile("multi-model")
-    (hpa,) = by_kind(objs, "HorizontalPodAutoscaler")
-    (deploy,) = by_kind(objs, "Deployment")
+    (hpa,) = of_models(objs, "HorizontalPodAutoscaler")
+    (deploy,) = of_models(objs, "Deployment")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                              "name": deploy["metadata"]["name"]}
     (metric,) = hpa["spec"]["metrics"]
@@ -279,7 +294,7 @@ def test_hpa_targets_queue_depth_only_for_vllm_engines():
     assert metric["pods"]["target"]["averageValue"] == "4"
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 900
     for name in ("cpu-tiny", "a100-70b-tp4", "h100-405b-multinode"):
-        assert not by_kind(profile(name), "HorizontalPodAutoscaler"), name
+        assert not of_models(profile(name), "HorizontalPodAutoscaler"), name
 
 
 # --- exposure ---------------------------------------------------------------------------------------
@@ -290,29 +305,45 @@ def ingress_backends(ingress: dict) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", PROFILE_IDS)
-def test_the_ingress_routes_every_model(name):
+def test_the_ingress_routes_to_the_gateway_which_routes_every_model(name):
     objs = profile(name)
     (ingress,) = by_kind(objs, "Ingress")
-    services = {m["metadata"]["name"] for m in by_kind(objs, "Service")} | {
+    assert set(ingress_backends(ingress).values()) == {"llm-gateway"}
+    assert [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]] == ["/"]
+    (cm,) = [c for c in by_kind(objs, "ConfigMap") if "gateway.yaml" in c.get("data", {})]
+    routed = {b["url"].split("//")[1].split(".")[0] for r in yaml.safe_load(cm["data"]["gateway.yaml"])["routes"]
+              for b in r["backends"]}
+    services = {m["metadata"]["name"] for m in of_models(objs, "Service")} | {
         rs["spec"]["serveService"]["metadata"]["name"] for rs in by_kind(objs, "RayService")}
-    assert set(ingress_backends(ingress).values()) == services
+    assert routed == services
     assert ingress["spec"]["ingressClassName"] == "nginx"
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
 
 
-def test_multi_model_without_gateway_gets_one_host_per_model():
-    (ingress,) = by_kind(profile("multi-model"), "Ingress")
+def test_without_the_gateway_each_model_gets_its_host_and_only_its_openai_routes():
+    (ingress,) = by_kind(render(PROFILE_DIR / "multi-model.yaml", extra=MULTI_MODEL_PER_HOST), "Ingress")
     assert set(ingress_backends(ingress)) == {"qwen.llm.example.com", "llama.llm.example.com"}
+    for rule in ingress["spec"]["rules"]:
+        assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [
+            ("/v1/chat/completions", "Exact"), ("/v1/completions", "Exact"), ("/v1/embeddings", "Exact"),
+            ("/v1/models", "Exact")]
 
 
-def test_with_the_gateway_the_ingress_routes_everything_to_it():
-    objs = render(PROFILE_DIR / "multi-model.yaml", extra=("gateway.enabled=true", "gateway.keys.existingSecret=k",
-                                                             "ingress.host=llm.example.com"))
-    (ingress,) = by_kind(objs, "Ingress")
-    assert ingress_backends(ingress) == {"llm.example.com": "llm-gateway"}
-    assert any(s["metadata"]["name"] == "llm-gateway" for s in by_kind(objs, "Service"))
+def test_exposing_models_without_the_gateway_takes_a_key_or_an_explicit_yes():
+    with pytest.raises(helm.HelmError, match="ingress.enabled: it would expose the models' API without any key"):
+        render(PROFILE_DIR / "l4-8b.yaml", extra=("gateway.enabled=false",))
+    objs = render(PROFILE_DIR / "l4-8b.yaml", extra=("gateway.enabled=false", "credentials.engineApiKey."
+                                                      "existingSecret=engine-key"))
+    (deploy,) = of_models(objs, "Deployment")
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "engine-key", "key": "api-key"}
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"  # /v1 now wants the key
+    with pytest.raises(helm.HelmError, match=r"models\[0\].engine: ray cannot enforce credentials.engineApiKey"):
+        render(PROFILE_DIR / "cpu-tiny.yaml", extra=("gateway.enabled=false", "credentials.engineApiKey."
+                                                     "existingSecret=engine-key"))
 
 
 def test_an_enabled_httproute_renders_whatever_api_versions_are_given():
@@ -320,9 +351,13 @@ def test_an_enabled_httproute_renders_whatever_api_versions_are_given():
     none at all (Terraform, catalogs): enabled means rendered."""
     extra = ("httpRoute.enabled=true", "httpRoute.parentRefs[0].name=public")
     for with_crds in (True, False):
-        routes = by_kind(render(PROFILE_DIR / "multi-model.yaml", with_crds=with_crds, extra=extra), "HTTPRoute")
+        objs = render(PROFILE_DIR / "multi-model.yaml", with_crds=with_crds, extra=(*extra, *MULTI_MODEL_PER_HOST))
+        routes = by_kind(objs, "HTTPRoute")
         assert {r["spec"]["hostnames"][0] for r in routes} == {"qwen.llm.example.com", "llama.llm.example.com"}
         assert all(r["spec"]["rules"][0]["timeouts"]["request"] == "0s" for r in routes)
+        assert all(m["path"]["type"] == "Exact" for r in routes for m in r["spec"]["rules"][0]["matches"])
+    (route,) = by_kind(render(PROFILE_DIR / "multi-model.yaml", extra=extra), "HTTPRoute")
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "llm-gateway", "port": 8080}]
     text = helm.template([PROFILE_DIR / "multi-model.yaml"], set_values=extra,
                          api_versions=("gateway.networking.k8s.io/v1",))
     assert "kind: HTTPRoute" in text
@@ -385,7 +420,7 @@ def test_model_cache_pvc_is_kept_on_uninstall():
 def test_every_profile_has_a_disruption_budget_per_model():
     for name in PROFILE_IDS:
         objs = profile(name)
-        assert len(by_kind(objs, "PodDisruptionBudget")) == len(model_configs(objs)), name
+        assert len(of_models(objs, "PodDisruptionBudget")) == len(model_configs(objs)), name
 
 
 def test_profiles_are_commented():
@@ -405,5 +440,4 @@ def test_notes_tell_how_to_reach_and_check_every_model():
     notes = proc.stdout.split("NOTES:", 1)[1]
     assert "kubectl -n llm get rayservice llm-llm-stack-qwen2-5-7b-instruct" in notes
     assert "kubectl -n llm rollout status deployment/llm-llm-stack-llama-3-1-8b-instruct" in notes
-    assert "http://qwen.llm.example.com/v1/  ->  llm-llm-stack-qwen2-5-7b-instruct" in notes
-    assert "http://llama.llm.example.com/v1/  ->  llm-llm-stack-llama-3-1-8b-instruct" in notes
+    assert "http://llm.example.com/v1/  ->  llm-gateway" in notes

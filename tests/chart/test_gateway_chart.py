@@ -77,4 +77,25 @@ def test_llm_stack_writes_a_gateway_config_with_a_route_to_every_model(crds):
 
 def test_enabling_the_gateway_without_keys_fails_with_the_fix():
     with pytest.raises(helm.HelmError, match="gateway.keys.existingSecret: required"):
-        helm.template([PROFILE_DIR / "cpu-tiny.yaml"], set_values=["gateway.enabled=true"])
+        helm.template([PROFILE_DIR / "cpu-tiny.yaml"], set_values=["gateway.keys.existingSecret="])
+
+
+def test_redis_credentials_come_from_a_secret_never_the_configmap():
+    base = ["keys.existingSecret=k", "config.routes[0].model=m", "config.routes[0].backends[0].url=http://m:8000"]
+    with pytest.raises(helm.HelmError, match="config.redisUrl: holds credentials"):
+        helm.template(chart=GATEWAY_CHART, set_values=[*base, "config.redisUrl=redis://:hunter2@redis:6379/0"])
+    objs = manifests.parse(helm.template(chart=GATEWAY_CHART, set_values=[*base, "redis.existingSecret=redis-url"]))
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LLM_GATEWAY_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "redis-url", "key": "redis-url"}
+    assert "hunter2" not in yaml.safe_dump(objs)
+
+
+def test_the_gateway_pod_can_read_its_keys():
+    """fsGroup makes the kubelet mount the Secret group-owned by the pod's group; 0440 lets that group read."""
+    objs = manifests.parse(helm.template(chart=GATEWAY_CHART, set_values=[
+        "keys.existingSecret=k", "config.routes[0].model=m", "config.routes[0].backends[0].url=http://m:8000"]))
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert next(v for v in pod["volumes"] if v["name"] == "keys")["secret"]["defaultMode"] == 0o440

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chartkit import by_kind, render
+from chartkit import MULTI_MODEL_PER_HOST, by_kind, render
 from llmstack.paths import PROFILES
 from netpol import Address, Pod, allowed
 
@@ -83,11 +83,11 @@ def test_direct_streaming_opens_the_replica_ports_between_ray_pods():
 
 
 def test_two_models_do_not_share_a_ray_cluster_network():
-    objs = render(PROFILES / "multi-model.yaml")
+    objs = render(PROFILES / "multi-model.yaml", extra=MULTI_MODEL_PER_HOST)
     policies = by_kind(objs, "NetworkPolicy")
     p = pods(objs)
     ray_heads = [k for k in p if k.endswith("/head")]
-    vllm = next(pod for k, pod in p.items() if "/" not in k)
+    vllm = next(pod for k, pod in p.items() if "/" not in k and k != "gateway")
     (head,) = ray_heads
     assert not allowed(policies, vllm, p[head], 6379)
     # without the gateway the ingress controller reaches each model's API port, and only that

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from chartkit import PROFILE_IDS, PROFILES, by_kind, render
+from chartkit import PROFILE_IDS, PROFILES, by_kind, of_models, render
 from llmstack import addons, generate, queue_depth
 from llmstack.paths import PROFILES as PROFILE_DIR
 
@@ -67,7 +67,7 @@ def test_an_hpa_on_queue_depth_for_each_scaling_vllm_model_and_none_for_ray(prof
 def test_the_adapter_serves_the_metric_the_hpa_reads():
     values = yaml.safe_load((addons.ADDONS_DIR / "prometheus-adapter.yaml").read_text())
     (rule,) = values["rules"]["custom"]
-    hpa = by_kind(render(PROFILE_DIR / "l4-8b.yaml"), "HorizontalPodAutoscaler")[0]
+    hpa = of_models(render(PROFILE_DIR / "l4-8b.yaml"), "HorizontalPodAutoscaler")[0]
     assert rule["name"]["as"] == hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
     assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
     # per pod, per model: what the adapter sends for the HPA of one Deployment's pods
@@ -80,9 +80,9 @@ def test_the_adapter_serves_the_metric_the_hpa_reads():
 
 def test_keda_provider_renders_a_scaled_object_with_the_same_query_instead_of_the_hpa():
     objs = render(PROFILE_DIR / "l4-8b.yaml", extra=("models[0].autoscaling.provider=keda",))
-    assert not by_kind(objs, "HorizontalPodAutoscaler")
+    assert not of_models(objs, "HorizontalPodAutoscaler")
     (scaled,) = by_kind(objs, "ScaledObject")
-    (deployment,) = by_kind(objs, "Deployment")
+    (deployment,) = of_models(objs, "Deployment")
     (cfg,) = models_of(objs)
     spec = scaled["spec"]
     assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",

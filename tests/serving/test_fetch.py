@@ -121,3 +121,44 @@ def test_a_missing_prefix_fails_clearly(serving_python, s3, tmp_path):
     proc = fetch(serving_python, path, s3[0])
     assert proc.returncode == 3
     assert "no objects under that prefix" in proc.stderr
+
+
+def test_a_copy_damaged_in_place_with_its_size_kept_is_fetched_again(serving_python, s3, config, tmp_path):
+    """Sizes alone would trust it: the copy is re-hashed against its marker (modelCache.verify, the default)."""
+    assert fetch(serving_python, config, s3[0]).returncode == 0
+    weights = tmp_path / "cache" / "s3" / BUCKET / "org" / "tiny" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[1000] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert "cache hit" in fetch(serving_python, config, s3[0], "--no-verify").stderr  # what sizes alone say
+    repaired = fetch(serving_python, config, s3[0])
+    assert repaired.returncode == 0 and "damaged" in repaired.stderr
+    assert weights.read_bytes() == FILES["model.safetensors"]
+
+
+def put_object(serving_python, endpoint: str, key: str, data: bytes) -> None:
+    code = (f"import boto3; boto3.client('s3', endpoint_url='{endpoint}').put_object(Bucket='{BUCKET}', "
+            f"Key={key!r}, Body={data!r})")
+    subprocess.run([str(serving_python), "-c", code], check=True, env={**AWS, "PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_an_object_key_that_climbs_out_of_the_cache_is_refused(serving_python, s3, tmp_path):
+    put_object(serving_python, s3[0], "org/evil/config.json", b"{}")
+    put_object(serving_python, s3[0], "org/evil/../../../../escaped.txt", b"gotcha")
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps({"name": "x", "source": f"s3://{BUCKET}/org/evil", "gpus": 0,
+                                "cacheDir": str(tmp_path / "cache")}))
+    proc = fetch(serving_python, path, s3[0])
+    assert proc.returncode == 3 and "would be written outside" in proc.stderr, proc.stderr
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+@pytest.mark.parametrize("source", [f"s3://{BUCKET}/org/../../etc", "file:///models/../etc/passwd"])
+def test_a_source_that_climbs_is_refused_before_anything_happens(serving_python, s3, tmp_path, source):
+    victim = tmp_path / "cache" / "s3" / "unrelated"
+    victim.mkdir(parents=True)
+    path = tmp_path / "climb.json"
+    path.write_text(json.dumps({"name": "x", "source": source, "gpus": 0, "cacheDir": str(tmp_path / "cache")}))
+    proc = fetch(serving_python, path, s3[0])
+    assert proc.returncode == 2 and "'.' or '..' path segment" in proc.stderr
+    assert victim.is_dir()

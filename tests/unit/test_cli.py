@@ -23,7 +23,7 @@ def test_check_prints_what_would_be_installed_and_exits_zero():
 def test_render_summary_counts_objects_by_kind():
     proc = llmstack("render", "--summary", "-f", str(PROFILES / "multi-model.yaml"))
     assert proc.returncode == 0, proc.stderr
-    assert "1 Deployment" in proc.stdout and "1 RayService" in proc.stdout
+    assert "2 Deployment" in proc.stdout and "1 RayService" in proc.stdout  # the vllm model and the gateway
     assert "namespaces: llm" in proc.stdout
 
 

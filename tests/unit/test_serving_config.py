@@ -25,6 +25,8 @@ def cfg(**over) -> dict:
     (cfg(tensorParallelSize=0), "tensorParallelSize: 0 must be an integer"),
     (cfg(engine="triton"), "engine: 'triton' must be ray or vllm"),
     ({"name": "m"}, "source: required"),
+    ({"name": "m", "source": "s3://b/models/../../etc"}, "has a '.' or '..' path segment"),
+    ({"name": "m", "source": "hf://org/model@../../x"}, "has a '.' or '..' path segment"),
 ])
 def test_bad_configs_are_rejected_with_the_key(data, message):
     with pytest.raises(ConfigError) as err:

@@ -51,6 +51,9 @@ app.kubernetes.io/part-of: llm-stack
 {{- if and (not .Values.existingConfigMap) (not .Values.config.routes) -}}
 {{- $problems = append $problems (printf "%sconfig.routes: empty: list at least one {model, backends: [{url}]} (the llm-stack chart fills this for its models)" $key) -}}
 {{- end -}}
+{{- if regexMatch "^[a-z]+://[^/]*@" (toString .Values.config.redisUrl) -}}
+{{- $problems = append $problems (printf "%sconfig.redisUrl: holds credentials, which would land in a ConfigMap: put the URL in a Secret and name it in %sredis.existingSecret" $key $key) -}}
+{{- end -}}
 {{- if $problems -}}
 {{- fail (printf "\n\nllm-gateway: %d problem(s) in the values:\n  - %s\n" (len $problems) (join "\n  - " $problems)) -}}
 {{- end -}}

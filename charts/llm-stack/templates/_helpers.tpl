@@ -127,10 +127,14 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $source := toString $m.source -}}
 {{- if not (regexMatch (include "llm-stack.sourcePattern" $root) $source) -}}
 {{- $errors = append $errors (printf "%s.source: %q is not a supported model source: use hf://org/model[@revision], s3://bucket/path, gs://bucket/path, pvc://claim/path or file:///absolute/path" $key $source) -}}
+{{- else if regexMatch "^[a-z0-9]+://(.*/)?\\.\\.?(/|@|$)" $source -}}
+{{- $errors = append $errors (printf "%s.source: %q has a '.' or '..' path segment: name the path without them (the cache folder is made from it and must stay inside the cache)" $key $source) -}}
 {{- end -}}
 {{- range $j, $adapter := $m.lora.adapters -}}
 {{- if not (regexMatch (include "llm-stack.sourcePattern" $root) (toString $adapter.source)) -}}
 {{- $errors = append $errors (printf "%s.lora.adapters[%d].source: %q is not a supported source: use hf://, s3://, gs://, pvc:// or file:///" $key $j (toString $adapter.source)) -}}
+{{- else if regexMatch "^[a-z0-9]+://(.*/)?\\.\\.?(/|@|$)" (toString $adapter.source) -}}
+{{- $errors = append $errors (printf "%s.lora.adapters[%d].source: %q has a '.' or '..' path segment: name the path without them" $key $j (toString $adapter.source)) -}}
 {{- end -}}
 {{- end -}}
 {{- if and $m.lora.adapters (not $m.lora.enabled) -}}
@@ -198,6 +202,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- /* the serving package's config: the same object for the ConfigMap and serveConfigV2 args */ -}}
 {{- $config := pick $m "name" "source" "engine" "tensorParallelSize" "pipelineParallelSize" "gpus" "vllm" "lora" "coldStartSeconds" -}}
 {{- $_ := set $config "cacheDir" $root.Values.modelCache.mountPath -}}
+{{- $_ := set $config "verifyCache" $root.Values.modelCache.verify -}}
 {{- /* vLLM aborts in-flight requests on SIGTERM unless given a shutdown timeout: drain within the grace period */ -}}
 {{- $drain := sub (int $root.Values.drain.terminationGracePeriodSeconds) (add (int $root.Values.drain.preStopSleepSeconds) 5) -}}
 {{- $_ := set $config "drainSeconds" (max 1 $drain) -}}
@@ -497,14 +502,27 @@ them, since the subchart's own helpers are not loaded while it is disabled). */}
 {{- include "llm-common.gateway.port" .Values.gateway -}}
 {{- end -}}
 
-{{/* Backends of the API as a YAML list of {host, service, port}: the gateway, or one per model. */}}
+{{/* The OpenAI routes a model is exposed on when no gateway stands in front: never the engine's own
+(vLLM's /inference/..., /abort_requests, /scale_elastic_ep, /metrics...; Ray's /-/routes). */}}
+{{- define "llm-stack.openaiPaths" -}}
+- /v1/chat/completions
+- /v1/completions
+- /v1/embeddings
+- /v1/models
+{{- end -}}
+
+{{/* Backends of the API as a YAML list of {host, service, port, paths: [{path, type}]}: the gateway (it serves
+only the OpenAI routes itself), or each model on its own host and only on the OpenAI routes. */}}
 {{- define "llm-stack.apiBackends" -}}
 {{- $backends := list -}}
 {{- if .Values.gateway.enabled -}}
-{{- $backends = append $backends (dict "host" .Values.ingress.host "service" (include "llm-stack.gatewayServiceName" .) "port" (include "llm-stack.gatewayServicePort" . | int)) -}}
+{{- $paths := list (dict "path" .Values.ingress.path "type" "PathPrefix") -}}
+{{- $backends = append $backends (dict "host" .Values.ingress.host "service" (include "llm-stack.gatewayServiceName" .) "port" (include "llm-stack.gatewayServicePort" . | int) "paths" $paths) -}}
 {{- else -}}
+{{- $paths := list -}}
+{{- range include "llm-stack.openaiPaths" . | fromYamlArray }}{{ $paths = append $paths (dict "path" . "type" "Exact") }}{{ end -}}
 {{- range $m := (include "llm-stack.models" . | fromYaml).models -}}
-{{- $backends = append $backends (dict "host" $m.routeHost "service" $m.fullname "port" (int $.Values.service.port)) -}}
+{{- $backends = append $backends (dict "host" $m.routeHost "service" $m.fullname "port" (int $.Values.service.port) "paths" $paths) -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $backends -}}

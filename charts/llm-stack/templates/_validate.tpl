@@ -97,10 +97,30 @@ the name would have fallbacks only. Context: dict "root" $ "models" <the merged 
 {{- toYaml $problems -}}
 {{- end -}}
 
+{{/* An Ingress or HTTPRoute straight to the models (no gateway) exposes them to anyone who reaches it: only
+with a key the engine enforces (vLLM's VLLM_API_KEY; Ray Serve LLM has none), or when asked for outright. */}}
+{{- define "llm-stack.validate.exposure" -}}
+{{- $problems := list -}}
+{{- $exposed := and (or .Values.ingress.enabled .Values.httpRoute.enabled) (not .Values.gateway.enabled) -}}
+{{- if and $exposed (not .Values.ingress.allowUnauthenticated) -}}
+{{- $key := printf "%s.enabled" (ternary "ingress" "httpRoute" (eq .Values.ingress.enabled true)) -}}
+{{- if not .Values.credentials.engineApiKey.existingSecret -}}
+{{- $problems = append $problems (printf "%s: it would expose the models' API without any key: enable the gateway (gateway.enabled: true with gateway.keys.existingSecret: API keys, limits, routing), or set credentials.engineApiKey.existingSecret (a key vLLM enforces; engine vllm only), or accept it with ingress.allowUnauthenticated: true" $key) -}}
+{{- else -}}
+{{- range $i, $m := .Values.models -}}
+{{- if eq (toString ($m.engine | default $.Values.modelDefaults.engine)) "ray" -}}
+{{- $problems = append $problems (printf "models[%d].engine: ray cannot enforce credentials.engineApiKey (Ray Serve LLM checks no key): put the gateway in front (gateway.enabled: true), or use engine: vllm" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
 {{/* Every release-level problem. */}}
 {{- define "llm-stack.validate.release" -}}
 {{- $problems := include "llm-common.image.problems" (include "llm-stack.imageContext" . | fromYaml) | fromYamlArray -}}
-{{- range $rule := list "hosts" "tls" "httpRoute" -}}
+{{- range $rule := list "hosts" "tls" "httpRoute" "exposure" -}}
 {{- $problems = concat $problems (include (printf "llm-stack.validate.%s" $rule) $ | fromYamlArray) -}}
 {{- end -}}
 {{- toYaml $problems -}}

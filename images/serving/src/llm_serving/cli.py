@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--config", type=Path, default=Path(default_config),
                        help=f"model config written by the chart (default {default_config})")
         if name == "fetch":
-            p.add_argument("--verify", action="store_true", help="re-hash a cached copy before trusting it")
+            p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                           help="re-hash a cached copy before trusting it (default: the config's verifyCache)")
         if name == "serve":
             p.add_argument("--host", default="0.0.0.0")
             p.add_argument("--port", type=int, default=8000)

@@ -29,6 +29,9 @@ class Source:
             raise ConfigError(f"{key}: {uri!r} is not a supported model source: use hf://org/model[@revision], "
                               "s3://bucket/path, gs://bucket/path, pvc://claim/path or file:///absolute/path")
         scheme, location, revision = match["scheme"], match["location"], match["revision"] or ""
+        if any(part in (".", "..") for part in location.split("/") + revision.split("/")):
+            raise ConfigError(f"{key}: {uri!r} has a '.' or '..' path segment: name the path without them (the "
+                              "cache folder is made from it, and must stay inside the cache)")
         if revision and scheme != "hf":
             raise ConfigError(f"{key}: @revision is only meaningful for hf:// sources")
         if scheme == "file" and not location.startswith("/"):
@@ -46,7 +49,7 @@ VLLM_KEYS = {"maxModelLen", "gpuMemoryUtilization", "dtype", "quantization", "en
              "enforceEager", "extraArgs"}
 LORA_KEYS = {"enabled", "maxLoras", "maxLoraRank", "adapters"}
 TOP_KEYS = {"name", "source", "engine", "tensorParallelSize", "pipelineParallelSize", "gpus", "vllm", "lora",
-            "coldStartSeconds", "cacheDir", "deploymentConfig", "drainSeconds"}
+            "coldStartSeconds", "cacheDir", "deploymentConfig", "drainSeconds", "verifyCache"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class ModelConfig:
     cache_dir: Path = Path("/models")
     deployment_config: dict = field(default_factory=dict)
     drain_seconds: int = 30  # on SIGTERM, finish in-flight requests for up to this long
+    verify_cache: bool = True  # re-hash a cached copy against its marker before trusting it
 
     @classmethod
     def from_dict(cls, data: dict, key: str = "") -> ModelConfig:
@@ -113,7 +117,8 @@ class ModelConfig:
                    cold_start_seconds=_int(data, "coldStartSeconds", 900, where),
                    cache_dir=Path(data.get("cacheDir") or "/models"),
                    deployment_config=dict(data.get("deploymentConfig") or {}),
-                   drain_seconds=_int(data, "drainSeconds", 30, where))
+                   drain_seconds=_int(data, "drainSeconds", 30, where),
+                   verify_cache=bool(data.get("verifyCache", True)))
 
     def engine_args(self, model_path: str | Path) -> dict:
         """vLLM engine arguments (snake_case, as EngineArgs and Ray Serve LLM's engine_kwargs take them)."""

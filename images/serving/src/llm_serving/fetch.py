@@ -41,6 +41,15 @@ def local_path(source: Source) -> Path | None:
     return None
 
 
+def inside(folder: Path, rel: str, what: str) -> Path:
+    """folder/rel, refused (FetchError) when rel would leave folder: a '..' in a bucket's object key must not
+    write above the cache."""
+    target = (folder / rel).resolve()
+    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
+        raise FetchError(f"{what} would be written outside {folder}: refusing it")
+    return folder / rel
+
+
 def cache_path(cache_dir: Path, source: Source) -> Path:
     name = source.location.strip("/") + (f"@{source.revision}" if source.revision else "")
     return Path(cache_dir) / source.scheme / name
@@ -128,7 +137,7 @@ def download_object_store(source: Source, dest: Path) -> None:
     done = 0
     for key, meta in sorted(objects.items()):
         rel = key[len(prefix):].lstrip("/") or Path(key).name
-        target = dest / rel
+        target = inside(dest, rel, f"{source}: object {key!r}")
         size = int(meta.get("size") or 0)
         if target.exists() and target.stat().st_size == size:
             done += size
@@ -145,14 +154,14 @@ DOWNLOADERS: dict[str, Callable[[Source, Path], None]] = {"hf": download_hf, "s3
                                                           "gs": download_object_store}
 
 
-def fetch_source(source: Source, cache_dir: Path, verify: bool = False) -> Path:
+def fetch_source(source: Source, cache_dir: Path, verify: bool = True) -> Path:
     """The local directory of a source, downloading it into the cache first when needed."""
     in_place = local_path(source)
     if in_place is not None:
         if not in_place.exists():
             raise FetchError(f"{source}: {in_place} does not exist (is the volume mounted?)")
         return in_place
-    dest = cache_path(cache_dir, source)
+    dest = inside(Path(cache_dir), str(cache_path(cache_dir, source).relative_to(cache_dir)), str(source))
     with exclusive(dest.with_name(dest.name + ".lock"), str(source)):
         if is_complete(dest, source, verify):
             log.info("cache hit: %s is complete in %s", source, dest)
@@ -172,8 +181,10 @@ def fetch_source(source: Source, cache_dir: Path, verify: bool = False) -> Path:
         return dest
 
 
-def fetch(config: ModelConfig, verify: bool = False) -> Path:
-    """Fetch the model and its LoRA adapters; returns the model's local directory."""
+def fetch(config: ModelConfig, verify: bool | None = None) -> Path:
+    """Fetch the model and its LoRA adapters; returns the model's local directory. `verify` (default: the
+    config's verifyCache) re-hashes a cached copy: a file damaged in place, of the right size, is caught."""
+    verify = config.verify_cache if verify is None else verify
     path = fetch_source(config.source, config.cache_dir, verify)
     for adapter in config.adapters:
         fetch_source(adapter.source, config.cache_dir, verify)
