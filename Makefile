@@ -39,10 +39,10 @@ demo-stop: ## stop everything `make demo` started
 package: setup ## helm package both charts into dist/ (subchart resolved; push with helm push dist/*.tgz oci://…)
 	@bash scripts/package.sh dist
 
-bench-gateway: setup ## gateway cost per request vs direct, a bare proxy and LiteLLM (installs LiteLLM into .tools/)
+bench-gateway: setup ## gateway cost per request vs direct, a bare proxy, LiteLLM and BASELINE=<git ref>'s gateway
 	@test -x .tools/litellm-venv/bin/litellm || { python3 -m venv .tools/litellm-venv && \
 	  .tools/litellm-venv/bin/pip install --quiet -r requirements/litellm.lock; }
-	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json
+	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json $(if $(BASELINE),--baseline $(BASELINE))
 
 bench-serving: setup ## direct vLLM vs the Ray Serve app (default and direct streaming), CPU, tiny and realistic models
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json

@@ -2,7 +2,8 @@
 """`make bench-gateway`: the gateway's cost per request, side by side in one run.
 
 Targets, all in front of the same FakeOpenAIUpstream: direct (no proxy), BareProxy (the ~50-line floor),
-llm-gateway (auth + limits + metrics + routing + JSON access logs on), and LiteLLM proxy (its own venv,
+llm-gateway (auth + limits + metrics + routing + JSON access logs on), with --baseline REF the same gateway
+as it was at a git revision (its code from a worktree, the same config), and LiteLLM proxy (its own venv,
 one worker, master key). Each cell (target × concurrency × streaming) is a bounded closed-loop run of
 scripts/bench/loadgen.py in its own process. Prints Markdown tables; numbers go to BENCHMARKS.md.
 """
@@ -19,15 +20,22 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from procs import free_port, http_ok, start  # noqa: E402
+from llmstack.local import free_port, http_ok, start
+from llmstack.paths import ROOT
 
 KEY = "sk-bench-0123456789"
 LITELLM = ROOT / ".tools" / "litellm-venv" / "bin" / "litellm"
 
 
-def start_targets(tmp: Path) -> tuple[dict[str, str], list]:
+def start_gateway(tmp: Path, name: str, source: Path, procs: list) -> str:
+    port = free_port()
+    procs.append(start(name, [sys.executable, "-m", "llm_gateway", "serve", "--config", str(tmp / "gateway.yaml"),
+                              "--host", "127.0.0.1", "--port", str(port)], tmp, http_ok(port, "/healthz"),
+                       env={"PYTHONPATH": str(source)}))
+    return f"http://127.0.0.1:{port}"
+
+
+def start_targets(tmp: Path, baseline: Path | None = None) -> tuple[dict[str, str], list]:
     procs, urls = [], {}
     up = free_port()
     procs.append(start("upstream", [sys.executable, str(ROOT / "scripts/fake_openai_upstream.py"), "--port", str(up)],
@@ -47,10 +55,9 @@ def start_targets(tmp: Path) -> tuple[dict[str, str], list]:
     (tmp / "gateway.yaml").write_text(yaml.safe_dump({
         "routes": [{"model": "bench-model", "backends": [{"name": "fake", "url": urls["direct"], "weight": 1}]}],
         "keysFile": str(tmp / "keys.yaml")}))
-    gw = free_port()
-    procs.append(start("gateway", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(tmp / "gateway.yaml"),
-                                   "--host", "127.0.0.1", "--port", str(gw)], tmp, http_ok(gw, "/healthz")))
-    urls["llm-gateway"] = f"http://127.0.0.1:{gw}"
+    urls["llm-gateway"] = start_gateway(tmp, "gateway", ROOT / "images" / "gateway" / "src", procs)
+    if baseline:
+        urls["llm-gateway-baseline"] = start_gateway(tmp, "gateway-baseline", baseline / "images/gateway/src", procs)
 
     if LITELLM.exists():
         (tmp / "litellm.yaml").write_text(yaml.safe_dump({
@@ -85,11 +92,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--baseline", metavar="REF", help="also run the gateway as it was at this git revision")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-        urls, procs = start_targets(Path(tmp))
+        baseline = None
+        if args.baseline:
+            baseline = Path(tmp) / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(baseline), args.baseline], cwd=ROOT,
+                           check=True)
+        try:
+            urls, procs = start_targets(Path(tmp), baseline)
+        finally:
+            if baseline:  # its code is loaded by now
+                subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)
         try:
             for stream in (False, True):
                 for c in levels:
@@ -97,7 +114,7 @@ def main() -> int:
                         r = cell(url, c, stream, args.seconds)
                         r.update(target=target, concurrency=c, stream=stream)
                         results.append(r)
-                        print(f"{'stream' if stream else 'json':6} c={c:<3} {target:12} {r['rps']:9.1f} req/s "
+                        print(f"{'stream' if stream else 'json':6} c={c:<3} {target:20} {r['rps']:9.1f} req/s "
                               f"p50 {r['p50']:8.2f} ms p99 {r['p99']:8.2f} ms errors {r['errors']}",
                               file=sys.stderr, flush=True)
         finally:
@@ -133,6 +150,15 @@ def report(results: list[dict]) -> str:
             lines.append(f"| {c} | {gw / ll:.1f}× |" if ll else f"| {c} | n/a |")
             lines[-1] += f" {gw / by['bare-proxy']['rps']:.2f} |"
         lines.append("")
+        if any(r["target"] == "llm-gateway-baseline" for r in rows):
+            lines += ["| concurrency | llm-gateway req/s ÷ baseline req/s | added p50 ms, now / baseline |",
+                      "|---|---|---|"]
+            for c in sorted({r["concurrency"] for r in rows}):
+                by = {r["target"]: r for r in rows if r["concurrency"] == c}
+                now, before, direct = by["llm-gateway"], by["llm-gateway-baseline"], by["direct"]
+                lines.append(f"| {c} | {now['rps'] / before['rps']:.2f} | {now['p50'] - direct['p50']:+.2f} / "
+                             f"{before['p50'] - direct['p50']:+.2f} |")
+            lines.append("")
     return "\n".join(lines)
 
 
