@@ -88,7 +88,10 @@ class ControlPlane(ApiServer):
         self.apply(nodes + storage())
         self.start("kwok", [f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
                              "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                             "--node-ip=10.0.0.1", "--cidr=10.244.0.0/16", "--server-address=127.0.0.1:0"],
+                             "--node-ip=10.0.0.1", "--cidr=10.244.0.0/16", "--server-address=127.0.0.1:0",
+                            # heartbeats through node leases: without them the node lifecycle controller
+                            # marks every fake node NotReady after its grace period (50 s)
+                            "--node-lease-duration-seconds=40"],
                     lambda: True, timeout=30)
         self.wait(lambda: all(_ready(n) for n in self.get("nodes")["items"]), 60, "every node Ready (kwok)")
         return self

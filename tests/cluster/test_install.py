@@ -123,7 +123,7 @@ def test_vllm_deployments_roll_out(cluster, installed):
 def test_upgrade_rolls_without_gpu_surge_then_rollback_and_uninstall(cluster, installed):
     namespace = "l4-8b"
     values = yaml.safe_load((STACK_CHART.parents[1] / "values" / "l4-8b.yaml").read_text())
-    (dep,) = cluster.get("deployments", namespace)["items"]
+    (dep,) = cluster.get("deployments", namespace, "app.kubernetes.io/component=model")["items"]
     old_image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
     most = 0
@@ -134,7 +134,7 @@ def test_upgrade_rolls_without_gpu_surge_then_rollback_and_uninstall(cluster, in
         gpu_pods = [p for p in live if any("nvidia.com/gpu" in c["resources"].get("limits", {})
                                            for c in p["spec"]["containers"])]
         most = max(most, len(gpu_pods))
-        (dep,) = cluster.get("deployments", namespace)["items"]
+        (dep,) = cluster.get("deployments", namespace, "app.kubernetes.io/component=model")["items"]
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
         if image.endswith(":0.1.1") and dep["status"].get("updatedReplicas") == dep["spec"]["replicas"] == \
                 dep["status"].get("availableReplicas"):
@@ -146,7 +146,7 @@ def test_upgrade_rolls_without_gpu_surge_then_rollback_and_uninstall(cluster, in
     # rollback restores the previous image
     cluster_helm = [helm_binary(), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace]
     subprocess.run([*cluster_helm, "rollback", "llm", "1"], check=True, capture_output=True, timeout=120)
-    cluster.wait(lambda: cluster.get("deployments", namespace)["items"][0]["spec"]["template"]["spec"]
+    cluster.wait(lambda: cluster.get("deployments", namespace, "app.kubernetes.io/component=model")["items"][0]["spec"]["template"]["spec"]
                  ["containers"][0]["image"] == old_image, 60, "rollback to the first image")
     # uninstall leaves nothing of the release behind
     subprocess.run([*cluster_helm, "uninstall", "llm", "--wait", "--timeout", "120s"], check=True,
