@@ -1,6 +1,10 @@
 """A real Kubernetes control plane as local processes, for the cluster tier: the API server of llmstack.apiserver
 (etcd, kube-apiserver with generated certificates), kube-controller-manager, kube-scheduler, and kwok standing
-in for kubelets on fake nodes that advertise GPUs. Built by scripts/build-cluster-tools.sh."""
+in for kubelets on fake nodes that advertise GPUs. Built by scripts/build-cluster-tools.sh.
+
+It runs inside a network namespace of its own (`cluster_network`): the API server listens on the namespace's
+address, which pods on the real node (tests/nodekit.py) can reach, and this host reaches it, the pods and the
+Services over a veth pair and two routes. Nothing inside routes out of the machine."""
 
 from __future__ import annotations
 
@@ -10,11 +14,19 @@ from dataclasses import dataclass
 
 import yaml
 
-from llmstack.apiserver import ApiServer
+from llmstack.apiserver import SERVICE_CIDR, ApiServer
 from llmstack.local import free_port
 from llmstack.paths import TOOLS_BIN
+from netns import Namespace, network_namespace
 
 PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+POD_CIDR = "10.253.0.0/24"  # the real node's pod bridge (services: llmstack.apiserver.SERVICE_CIDR)
+
+
+def cluster_network():
+    """The namespace the test cluster lives in: no route out, forwarding on (this host to pods and Services)."""
+    return network_namespace("cluster", subnet=252, default_route=False, forwarding=True,
+                             routed=(POD_CIDR, SERVICE_CIDR))
 
 
 def missing_programs() -> list[str]:
@@ -69,6 +81,8 @@ def storage(volumes: int = 12, size: str = "4Ti") -> list[dict]:
 @dataclass
 class ControlPlane(ApiServer):
     """The API server (llmstack.apiserver) plus controller-manager, scheduler and kwok's fake nodes."""
+
+    network: Namespace | None = None  # the namespace it runs in (its `netns`), with the address this host uses
 
     def up(self, nodes: list[dict]) -> ControlPlane:
         super().up()

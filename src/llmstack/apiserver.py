@@ -27,8 +27,9 @@ from llmstack.local import Proc, free_port, http_ok, start
 from llmstack.paths import TOOLS_BIN
 
 PROGRAMS = ("etcd", "kube-apiserver")
-SERVICE_CIDR = "10.96.0.0/16"
-KUBERNETES_SERVICE_IP = "10.96.0.1"
+# uncommon private ranges: the cluster tier routes them from this host into its network namespace
+SERVICE_CIDR = "10.254.0.0/16"
+KUBERNETES_SERVICE_IP = "10.254.0.1"
 
 
 def missing_programs(programs=PROGRAMS) -> list[str]:
@@ -94,6 +95,7 @@ def make_pki(pki: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
           dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
                "localhost"))
     issue(pki, "admin", "admin", org="system:masters", client=True)
+    issue(pki, "kubelet-client", "kube-apiserver-kubelet-client", org="system:masters", client=True)
     fp_client = _key()
     (pki / "front-proxy-client.crt").write_bytes(pem(certificate("front-proxy-client", fp_client, (front, fp_key),
                                                                  client=True)))
@@ -188,6 +190,9 @@ class ApiServer:
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+            # logs and exec of pods on a real node: the API server calls its kubelet with this certificate
+            f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'kubelet-client.key'}", "--kubelet-preferred-address-types=InternalIP",
             "--enable-aggregator-routing=true", "--profiling=false", *extra_args],
             self.ready(), timeout=180)
         return self

@@ -130,10 +130,10 @@ def start(name: str, cmd: list[str], log_dir: Path, ready: callable, timeout: fl
     raise RuntimeError(f"{name} not ready after {timeout}s:\n{proc.output()[-3000:]}")
 
 
-def http_ok(port: int, path: str = "/") -> callable:
+def http_ok(port: int, path: str = "/", host: str = "127.0.0.1") -> callable:
     def check() -> bool:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn = http.client.HTTPConnection(host, port, timeout=1)
             conn.request("GET", path)
             ok = conn.getresponse().status < 500
             conn.close()

@@ -3,14 +3,14 @@ real prometheus-adapter (configured with this project's generated rule) reads fr
 scrapes a real vLLM (CPU) process standing in for the Deployment's pod (relabeled with that pod's namespace
 and name). A load step raises the queue; the HPA scales up, and back down once the scale-down window passed.
 
-The aggregated API needs an address the API server may route to (Endpoints refuse loopback): the test adds
-a veth pair with 10.250.<n>.1 on this host and serves the adapter there."""
+The engine, Prometheus and the adapter run inside the cluster's network namespace, beside the API server: the
+adapter serves the aggregated API on the namespace's address (Endpoints refuse loopback), and the load comes
+from this host over the namespace's veth pair."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,25 +30,6 @@ NS, MODEL, TARGET, WINDOW_S = "autoscale", "tiny", 2, 30
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-@pytest.fixture(scope="module")
-def routable_address():
-    """A non-loopback local address on a veth pair this test creates (and deletes)."""
-    n = os.getpid() % 250 + 1
-    link, address = f"lsk{n}a", f"10.250.{n}.1"
-    steps = [["ip", "link", "add", link, "type", "veth", "peer", "name", f"lsk{n}b"],
-             ["ip", "addr", "add", f"{address}/30", "dev", link],
-             ["ip", "link", "set", link, "up"], ["ip", "link", "set", f"lsk{n}b", "up"]]
-    for step in steps:
-        proc = subprocess.run(step, capture_output=True, text=True)
-        if proc.returncode != 0:
-            subprocess.run(["ip", "link", "del", link], capture_output=True)
-            reason = f"cannot create a veth pair for the aggregated API ({' '.join(step)}: {proc.stderr.strip()})"
-            print(f"SKIP autoscaling: {reason}")
-            pytest.skip(reason)
-    yield address
-    subprocess.run(["ip", "link", "del", link], capture_output=True)
-
-
 def adapter_config(tmp) -> str:
     rules = yaml.safe_load((PROFILES / "addons" / "prometheus-adapter.yaml").read_text())["rules"]["custom"]
     path = tmp / "adapter.yaml"
@@ -60,8 +41,7 @@ def _seconds(timestamp: str) -> float:
     return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
-def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, routable_address, tmp_path,
-                                                                   serving_python, tiny_model):
+def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, tmp_path, serving_python, tiny_model):
     values = {"models": [{"name": MODEL, "source": "hf://org/tiny", "engine": "vllm", "gpus": 0,
                           "coldStartSeconds": WINDOW_S,
                           "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "targetQueueDepth": TARGET,
@@ -79,26 +59,30 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, rou
     vllm_port, prom_port, adapter_port = free_port(), free_port(), free_port()
     config = model_config(tmp_path, tiny_model, MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
                                                             "enforceEager": True, "maxNumSeqs": 2})
-    procs = [start("vllm", [str(serving_python), "-m", "llm_serving", "serve", "--config", str(config), "--host",
-                            "127.0.0.1", "--port", str(vllm_port)], tmp_path, http_ok(vllm_port, "/v1/models"),
+    inside, address = cluster.network.enter, cluster.network.address
+    procs = [start("vllm", inside([str(serving_python), "-m", "llm_serving", "serve", "--config", str(config),
+                                   "--host", address, "--port", str(vllm_port)]), tmp_path,
+                   http_ok(vllm_port, "/v1/models", address),
                    # one thread: the control plane shares these 2 cores, and a slower engine queues sooner
                    timeout=300, env={**VLLM_ENV, "OMP_NUM_THREADS": "1"})]
     try:
         (tmp_path / "prometheus.yaml").write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s"},
             "scrape_configs": [{"job_name": "vllm", "static_configs": [{
-                "targets": [f"127.0.0.1:{vllm_port}"], "labels": {"namespace": NS, "pod": pod}}]}]}))
-        procs.append(start("prometheus", [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yaml'}",
-                                          f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                          f"--web.listen-address=127.0.0.1:{prom_port}"], tmp_path,
-                           http_ok(prom_port, "/-/ready"), timeout=60))
+                "targets": [f"{address}:{vllm_port}"], "labels": {"namespace": NS, "pod": pod}}]}]}))
+        procs.append(start("prometheus", inside([PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yaml'}",
+                                                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                                 f"--web.listen-address={address}:{prom_port}"]), tmp_path,
+                           http_ok(prom_port, "/-/ready", address), timeout=60))
         kube = str(cluster.kubeconfig)
-        procs.append(start("adapter", [str(TOOLS_BIN / "adapter"), f"--lister-kubeconfig={kube}",
-                                       f"--authentication-kubeconfig={kube}", f"--authorization-kubeconfig={kube}",
-                                       f"--bind-address={routable_address}", f"--secure-port={adapter_port}",
-                                       f"--cert-dir={tmp_path / 'adapter-certs'}",
-                                       f"--prometheus-url=http://127.0.0.1:{prom_port}",
-                                       f"--config={adapter_config(tmp_path)}", "--metrics-relist-interval=2s"],
+        procs.append(start("adapter", inside([str(TOOLS_BIN / "adapter"), f"--lister-kubeconfig={kube}",
+                                              f"--authentication-kubeconfig={kube}",
+                                              f"--authorization-kubeconfig={kube}", f"--bind-address={address}",
+                                              f"--secure-port={adapter_port}",
+                                              f"--cert-dir={tmp_path / 'adapter-certs'}",
+                                              f"--prometheus-url=http://{address}:{prom_port}",
+                                              f"--config={adapter_config(tmp_path)}",
+                                              "--metrics-relist-interval=2s"]),
                            tmp_path, lambda: True, timeout=30))
         where = {"name": "prometheus-adapter", "namespace": "monitoring"}
         cluster.apply([
@@ -106,7 +90,7 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, rou
             {"apiVersion": "v1", "kind": "Service", "metadata": where,
              "spec": {"ports": [{"port": 443, "targetPort": adapter_port, "protocol": "TCP"}]}},
             {"apiVersion": "v1", "kind": "Endpoints", "metadata": where,
-             "subsets": [{"addresses": [{"ip": routable_address}], "ports": [{"port": adapter_port}]}]},
+             "subsets": [{"addresses": [{"ip": address}], "ports": [{"port": adapter_port}]}]},
             {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
              "metadata": {"name": "v1beta1.custom.metrics.k8s.io"},
              "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
@@ -136,7 +120,7 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, rou
         # the load step: `llmstack loadtest` (locust, its own process: gevent users need no GIL share of this
         # process) with 12 users in closed loop against maxNumSeqs 2, until the HPA reacts (at most 150 s); long
         # prompts and outputs keep each request in the engine a while
-        load = subprocess.Popen([sys.executable, "-m", "llmstack.cli", "loadtest", "--url", f"http://127.0.0.1:{vllm_port}",
+        load = subprocess.Popen([sys.executable, "-m", "llmstack.cli", "loadtest", "--url", f"http://{address}:{vllm_port}",
                                  "--model", MODEL, "--api", "completions", "--stream-share", "0", "--users", "12",
                                  "--duration", "150", "--prompt-words", "250", "--max-tokens", "300",
                                  "--out", str(tmp_path / "load")], stdout=subprocess.DEVNULL,
