@@ -71,12 +71,15 @@ def build_model(out: Path, size: str, seed: int) -> None:
 def build(out: Path, size: str = "tiny", seed: int = 0) -> Path:
     stamp = {"version": VERSION, "size": size, "seed": seed}
     stamp_file = out / "llm-stack-tiny-model.json"
-    if stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    build_tokenizer(out)
-    build_model(out, size, seed)
-    stamp_file.write_text(json.dumps(stamp))
+    if not (stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp):
+        out.mkdir(parents=True, exist_ok=True)
+        build_tokenizer(out)
+        build_model(out, size, seed)
+        stamp_file.write_text(json.dumps(stamp))
+    # readable by everyone: pods read it from a volume as their own user (UID 1000), not as its owner, and
+    # safetensors writes its files 0600
+    for path in out.iterdir():
+        path.chmod(0o644)
     return out
 
 

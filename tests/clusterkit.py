@@ -8,19 +8,26 @@ Services over a veth pair and two routes. Nothing inside routes out of the machi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
+from pyhelm3 import Client
 
 from llmstack.apiserver import SERVICE_CIDR, ApiServer
-from llmstack.local import free_port
-from llmstack.paths import TOOLS_BIN
+from llmstack.local import free_port, start
+from llmstack.paths import STACK_CHART, TOOLS_BIN, crds_dir, helm_binary
 from netns import Namespace, network_namespace
 
-PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "coredns")
 POD_CIDR = "10.253.0.0/24"  # the real node's pod bridge (services: llmstack.apiserver.SERVICE_CIDR)
+CLUSTER_DNS = "10.254.0.10"  # the kube-dns Service
 
 
 def cluster_network():
@@ -83,6 +90,7 @@ class ControlPlane(ApiServer):
     """The API server (llmstack.apiserver) plus controller-manager, scheduler and kwok's fake nodes."""
 
     network: Namespace | None = None  # the namespace it runs in (its `netns`), with the address this host uses
+    resolver: Path | None = None  # /etc/netns/<netns>: the cluster's DNS for programs run with `ip netns exec`
 
     def up(self, nodes: list[dict]) -> ControlPlane:
         super().up()
@@ -111,6 +119,38 @@ class ControlPlane(ApiServer):
         return self
 
     # ----------------------------------------------------------------------------------------- kubectl
+    def serve_dns(self) -> None:
+        """CoreDNS on the namespace's address, behind the kube-dns Service: pods and the programs of the
+        namespace (the KubeRay operator) resolve Service names as in any cluster."""
+        (self.root / "Corefile").write_text(f""".:53 {{
+    bind {self.address}
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {self.kubeconfig} llmstack-local
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 5
+}}
+""")
+        self.start("coredns", ["-conf", str(self.root / "Corefile")], lambda: True)
+        ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+        self.apply([
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                                                                  "labels": {"k8s-app": "kube-dns"}},
+             "spec": {"clusterIP": CLUSTER_DNS, "ports": [{**p, "targetPort": 53} for p in ports]}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+             "metadata": {"name": "kube-dns-coredns", "namespace": "kube-system",
+                          "labels": {"kubernetes.io/service-name": "kube-dns",
+                                     "endpointslice.kubernetes.io/managed-by": "llmstack-tests"}},
+             "addressType": "IPv4", "endpoints": [{"addresses": [self.address], "conditions": {"ready": True}}],
+             "ports": ports}])
+        # what `ip netns exec` mounts over /etc/resolv.conf for the programs that resolve cluster names
+        self.resolver = Path("/etc/netns") / self.netns
+        self.resolver.mkdir(parents=True, exist_ok=True)
+        (self.resolver / "resolv.conf").write_text(
+            f"nameserver {self.address}\nsearch svc.cluster.local cluster.local\noptions ndots:5\n")
+
     def apply(self, objs: list[dict]) -> str:
         return self.kubectl("apply", "--server-side", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(o) for o in objs))
 
@@ -128,3 +168,60 @@ class ControlPlane(ApiServer):
 
 def _ready(node: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+
+
+def install(cluster: ControlPlane, release: str, namespace: str, values: dict, timeout: float = 600) -> int:
+    """helm install (or upgrade) of llm-stack through pyhelm3, as a platform's automation would; the revision."""
+    async def go():
+        client = Client(executable=helm_binary(), kubeconfig=cluster.kubeconfig)
+        chart = await client.get_chart(STACK_CHART)
+        rev = await client.install_or_upgrade_release(release, chart, values, namespace=namespace,
+                                                      create_namespace=True, timeout=f"{int(timeout)}s")
+        return rev.revision
+    return asyncio.run(go())
+
+
+def restricted_namespace(cluster: ControlPlane, name: str) -> None:
+    """A namespace whose pods the API server's Pod Security admission holds to the "restricted" standard."""
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}}])
+
+
+@contextlib.contextmanager
+def running_cluster(root: Path, nodes: list[dict]) -> Iterator[ControlPlane]:
+    """A control plane in its network namespace, with kwok's `nodes`, cluster DNS, the KubeRay CRDs and the
+    operator (which resolves the Ray heads' Service names, as it would in its pod)."""
+    with cluster_network() as ns:
+        cp = ControlPlane(root, address=ns.address, netns=ns.name, network=ns)
+        try:
+            cp.up(nodes)
+            cp.serve_dns()
+            # the KubeRay CRDs this project validates against, then the operator built from the same release
+            crds = sorted(crds_dir().glob("*.yaml"))
+            cp.kubectl("apply", "--server-side", *(arg for f in crds for arg in ("-f", str(f))))
+            cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                       *(f"crd/{f.name.removeprefix('ray.io_').removesuffix('.yaml')}.ray.io" for f in crds))
+            argv = ns.wrap([str(TOOLS_BIN / "ray-operator"), f"--kubeconfig={cp.kubeconfig}",
+                            "--enable-leader-election=false", "--metrics-addr=127.0.0.1:0",
+                            "--health-probe-bind-address=127.0.0.1:0"])
+            cp.procs.append(start("ray-operator", argv, cp.root, lambda: True, timeout=30))
+            print(f"control plane up: {', '.join(f'{k} {v:.1f}s' for k, v in cp.timings.items())}")
+            yield cp
+        finally:
+            cp.down()
+            if cp.resolver:
+                shutil.rmtree(cp.resolver, ignore_errors=True)
+
+
+def require_programs(missing: list[str], make: str) -> None:
+    """CI builds what a tier needs: there its absence fails; elsewhere the tier is skipped, saying why."""
+    import os
+
+    import pytest
+
+    if missing:
+        reason = f"not built here: {', '.join(missing)}: run `{make}`"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)

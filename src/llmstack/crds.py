@@ -21,10 +21,13 @@ from llmstack.paths import ROOT
 
 KUBERAY_VERSION = "1.6.1"
 MODULE = "github.com/ray-project/kuberay/ray-operator"
-# sha256 of the unmodified files of ray-operator v1.6.1 (config/crd/bases/)
+# sha256 of the unmodified files of ray-operator v1.6.1 (config/crd/bases/); the chart renders RayServices (and
+# through them RayClusters), and the operator watches RayJobs and RayCronJobs too: it stops without their CRDs
 FILES = {
     "ray.io_rayclusters.yaml": "1d51d8c4ce065b22c2069af0ebd72ae25f4a6968e5c5f93a3106ba6fc35bcc1d",
     "ray.io_rayservices.yaml": "95c639acc20ecc3cfa425d5ad0f8a7c152a336bc16d2e0deec17b62005e67fda",
+    "ray.io_rayjobs.yaml": "ecae45d9a5dc1be68f1074ba784c495ef9d439d295253b61e1bd51f7b08522f5",
+    "ray.io_raycronjobs.yaml": "6d0ae6c24a2b2a6c0796c6775cd72f3e894831ff3b89379613e93c4d55965cd5",
 }
 RELEASE_URL = "https://raw.githubusercontent.com/ray-project/kuberay/v{version}/ray-operator/config/crd/bases/{file}"
 # the repository's pinning module for the operator build (its go.mod pins the same version)

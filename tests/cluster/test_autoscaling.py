@@ -19,8 +19,8 @@ import time
 
 import pytest
 import yaml
-from test_install import install
 
+from clusterkit import install
 from llmstack.local import free_port, http_ok, start
 from llmstack.paths import PROFILES, TOOLS_BIN
 from servingkit import VLLM_ENV, model_config

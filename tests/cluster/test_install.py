@@ -5,14 +5,13 @@ uninstall; a profile too big for the cluster stays Pending with the scheduler's 
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 
 import pytest
 import yaml
-from pyhelm3 import Client
 
+from clusterkit import install
 from llmstack.paths import STACK_CHART, helm_binary, profiles
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -21,20 +20,6 @@ PROFILES = profiles()
 
 def ns_of(profile) -> str:
     return profile.stem.replace(".", "-")
-
-
-def helm_client(cluster) -> Client:
-    return Client(executable=helm_binary(), kubeconfig=cluster.kubeconfig)
-
-
-def install(cluster, release: str, namespace: str, values: dict) -> int:
-    async def go():
-        client = helm_client(cluster)
-        chart = await client.get_chart(STACK_CHART)
-        rev = await client.install_or_upgrade_release(release, chart, values, namespace=namespace,
-                                                      create_namespace=True)
-        return rev.revision
-    return asyncio.run(go())
 
 
 def pods(cluster, namespace: str, selector: str | None = None) -> list[dict]:
@@ -146,8 +131,10 @@ def test_upgrade_rolls_without_gpu_surge_then_rollback_and_uninstall(cluster, in
     # rollback restores the previous image
     cluster_helm = [helm_binary(), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace]
     subprocess.run([*cluster_helm, "rollback", "llm", "1"], check=True, capture_output=True, timeout=120)
-    cluster.wait(lambda: cluster.get("deployments", namespace, "app.kubernetes.io/component=model")["items"][0]["spec"]["template"]["spec"]
-                 ["containers"][0]["image"] == old_image, 60, "rollback to the first image")
+    def model_image() -> str:
+        (dep,) = cluster.get("deployments", namespace, "app.kubernetes.io/component=model")["items"]
+        return dep["spec"]["template"]["spec"]["containers"][0]["image"]
+    cluster.wait(lambda: model_image() == old_image, 60, "rollback to the first image")
     # uninstall leaves nothing of the release behind
     subprocess.run([*cluster_helm, "uninstall", "llm", "--wait", "--timeout", "120s"], check=True,
                    capture_output=True, timeout=180)

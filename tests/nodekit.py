@@ -1,0 +1,288 @@
+"""A real worker node joined to the cluster tier's control plane, in its network namespace: containerd (runc from
+Debian) with the CNI bridge, kubelet and kube-proxy (iptables), running this project's own images
+(`make images`), imported into containerd. Its pods get addresses on a bridge inside the namespace; this host
+reaches them and their Services through the namespace's veth pair. Built by scripts/build-cluster-tools.sh.
+
+The node is labelled and tainted (LABEL, TAINT): only what a test means for it lands there, and the kwok nodes
+keep the placement tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from clusterkit import CLUSTER_DNS, POD_CIDR, ControlPlane
+from llmstack.apiserver import issue, kubeconfig
+from llmstack.local import Proc, free_port
+from llmstack.paths import ROOT, TOOLS_BIN
+
+NODE = "real-0"
+LABEL = {"llm-stack.io/real-node": "true"}
+TAINT = {"key": "llm-stack.io/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+# what a workload needs to land on the real node (chart values: nodeSelector and tolerations)
+PLACEMENT = {"nodeSelector": LABEL, "tolerations": [TAINT]}
+IMAGES_DIR = ROOT / ".tools" / "images"
+IMAGES = {"pause": "localhost/llm-stack/pause:0.1.0", "serving-cpu": "localhost/llm-stack/serving:0.1.0-cpu",
+          "gateway": "localhost/llm-stack/gateway:0.1.0"}
+# containerd's image store survives the run: the multi-GB serving image is imported once per machine
+CONTAINERD_ROOT = ROOT / ".tools" / "node" / "containerd"
+CNI_BIN = ROOT / ".tools" / "cni" / "bin"
+PROGRAMS = ("containerd", "containerd-shim-runc-v2", "ctr", "kubelet", "kube-proxy")
+
+
+def missing() -> list[str]:
+    """What the node needs and is not here: programs, images, Debian's runc and iptables."""
+    gone = [p for p in PROGRAMS if not (TOOLS_BIN / p).is_file()]
+    gone += [f"CNI plugin {p}" for p in ("bridge", "host-local", "loopback", "portmap") if not (CNI_BIN / p).is_file()]
+    gone += [f"image {n} (make images)" for n in IMAGES if not (IMAGES_DIR / f"{n}.tar").is_file()]
+    gone += [p for p in ("/usr/sbin/runc", "/usr/sbin/iptables") if not Path(p).exists()]
+    return gone
+
+
+@dataclass
+class RealNode:
+    cp: ControlPlane
+    root: Path
+    procs: list[Proc] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return self.cp.network.address
+
+    @property
+    def sock(self) -> Path:
+        return self.root / "containerd.sock"
+
+    def start(self, name: str, args: list[str], ready, timeout: float = 60, program: Path | None = None,
+              env: dict | None = None) -> None:
+        from llmstack.local import start
+
+        t0 = time.monotonic()
+        argv = self.cp.network.enter([str(program or TOOLS_BIN / name), *args])
+        self.procs.append(start(name, argv, self.root, ready, timeout=timeout, env=env))
+        self.timings[name] = time.monotonic() - t0
+
+    def ctr(self, *args: str, timeout: float = 900) -> str:
+        proc = subprocess.run([str(TOOLS_BIN / "ctr"), "--address", str(self.sock), "--namespace", "k8s.io", *args],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ctr {' '.join(args)}: {proc.stderr}")
+        return proc.stdout
+
+    # --------------------------------------------------------------------------------------------- bring-up
+    def up(self) -> RealNode:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._certificates()
+        self._containerd()
+        self._import_images()
+        self._cni()
+        self._kubelet()
+        self._kube_proxy()
+        self.cp.wait(self._ready, 120, f"node {NODE} Ready")
+        return self
+
+    def _certificates(self) -> None:
+        pki = self.cp.pki
+        issue(pki, "node", f"system:node:{NODE}", org="system:nodes", client=True)
+        issue(pki, "kubelet-serving", NODE, ips=(self.address,), dns=(NODE,))
+        kubeconfig(self.root / "kubelet.kubeconfig", self.cp.server, pki, user="node")
+
+    def _containerd(self) -> None:
+        CONTAINERD_ROOT.mkdir(parents=True, exist_ok=True)
+        config = f"""
+version = 3
+root = "{CONTAINERD_ROOT}"
+state = "{self.root / 'containerd-state'}"
+[grpc]
+  address = "{self.sock}"
+[plugins.'io.containerd.cri.v1.runtime']
+  # this machine cannot set a negative oom_score_adj (no CAP_SYS_RESOURCE): never ask for one
+  restrict_oom_score_adj = true
+  # the pods' network namespaces under the state folder, not among this machine's own (/run/netns)
+  netns_mounts_under_state_dir = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = "/usr/sbin/runc"
+      SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["{CNI_BIN}"]
+    conf_dir = "{self.root / 'cni'}"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "{IMAGES['pause']}"
+"""
+        (self.root / "containerd.toml").write_text(config)
+        # the shim and runc are found on PATH
+        self.start("containerd", ["--config", str(self.root / "containerd.toml")], lambda: self.sock.exists(),
+                   env={"PATH": f"{TOOLS_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    def _import_images(self) -> None:
+        t0 = time.monotonic()
+        present = set(self.ctr("images", "list", "--quiet").split())
+        record = CONTAINERD_ROOT / "imported.json"
+        done = json.loads(record.read_text()) if record.is_file() else {}
+        for name, ref in IMAGES.items():
+            stamp = (IMAGES_DIR / f"{name}.stamp").read_text().strip()
+            if ref in present and done.get(name) == stamp:
+                continue
+            self.ctr("images", "import", "--digests", str(IMAGES_DIR / f"{name}.tar"))
+            done[name] = stamp
+            record.write_text(json.dumps(done))
+        self.timings["images"] = time.monotonic() - t0
+
+    def _cni(self) -> None:
+        (self.root / "cni").mkdir(exist_ok=True)
+        (self.root / "cni" / "10-llmstack.conflist").write_text(json.dumps({
+            "cniVersion": "1.0.0", "name": "llmstack", "plugins": [
+                {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False, "hairpinMode": True,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "routes": [{"dst": "0.0.0.0/0"}],
+                          "dataDir": str(self.root / "ipam")}},
+                {"type": "portmap", "capabilities": {"portMappings": True}}]}))
+
+    def _kubelet(self) -> None:
+        pki = self.cp.pki
+        (self.root / "resolv.conf").write_text("")  # pods get the cluster's DNS, never this machine's
+        (self.root / "kubelet.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            # this machine: cgroups v1, swap, no systemd
+            "failCgroupV1": False, "cgroupDriver": "cgroupfs", "failSwapOn": False,
+            "containerRuntimeEndpoint": f"unix://{self.sock}",
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
+                               "x509": {"clientCAFile": str(pki / "ca.crt")}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "tlsCertFile": str(pki / "kubelet-serving.crt"), "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
+            "clusterDNS": [CLUSTER_DNS], "clusterDomain": "cluster.local", "resolvConf": str(self.root / "resolv.conf"),
+            "podLogsDir": str(self.root / "pod-logs"), "address": self.address, "healthzBindAddress": "127.0.0.1",
+            "registerWithTaints": [{k: v for k, v in TAINT.items() if k != "operator"}],
+            # a full disk must not evict the test pods, nor image GC drop the multi-GB serving image
+            "evictionHard": {"memory.available": "200Mi", "nodefs.available": "1%", "imagefs.available": "1%",
+                             "nodefs.inodesFree": "1%"},
+            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "serializeImagePulls": False, "syncFrequency": "10s"}))
+        labels = ",".join(f"{k}={v}" for k, v in LABEL.items())
+        self.start("kubelet", [f"--config={self.root / 'kubelet.yaml'}",
+                               f"--kubeconfig={self.root / 'kubelet.kubeconfig'}", f"--hostname-override={NODE}",
+                               f"--node-ip={self.address}", f"--root-dir={self.root / 'kubelet'}",
+                               f"--node-labels={labels}", "--v=1"],
+                   lambda: True, env={"PATH": f"{TOOLS_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    def _kube_proxy(self) -> None:
+        (self.root / "kube-proxy.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(self.cp.kubeconfig)}, "hostnameOverride": NODE,
+            "mode": "iptables", "clusterCIDR": POD_CIDR,
+            # nf_conntrack_max is this machine's, not the namespace's: leave it
+            "conntrack": {"maxPerCore": 0, "min": 0},
+            "metricsBindAddress": f"127.0.0.1:{free_port()}", "healthzBindAddress": f"127.0.0.1:{free_port()}"}))
+        self.start("kube-proxy", [f"--config={self.root / 'kube-proxy.yaml'}", "--v=1"], lambda: True,
+                   env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    def _ready(self) -> bool:
+        node = json.loads(self.cp.kubectl("get", "node", NODE, "-o", "json", check=False) or "{}")
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in node.get("status", {}).get("conditions", []))
+
+    # --------------------------------------------------------------------------------------------- teardown
+    def down(self) -> None:
+        """Pods first (the kubelet stops their containers), then the programs, then what is left mounted."""
+        self.cp.kubectl("delete", "pods", "--all-namespaces", "--field-selector", f"spec.nodeName={NODE}",
+                        "--grace-period=5", "--wait=false", check=False, timeout=60)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and self._containers():
+            time.sleep(2)
+        for proc in reversed(self.procs):
+            proc.stop(20)
+        self.procs.clear()
+        self._kill_shims()
+        for mount in sorted(self._mounts(), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
+
+    def _containers(self) -> bool:
+        """Whether containerd still holds containers (the pods' sandboxes count: their network goes with them)."""
+        try:
+            return bool(self.ctr("containers", "list", "--quiet", timeout=30).strip())
+        except (RuntimeError, subprocess.TimeoutExpired, OSError):
+            return False
+
+    def _kill_shims(self) -> None:
+        """containerd's shims daemonize out of its session: find ours by the socket they were given."""
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"containerd-shim-runc-v2") and str(self.sock).encode() in args:
+                subprocess.run(["kill", "-9", cmdline.parent.name], capture_output=True)
+
+    def _mounts(self) -> list[str]:
+        roots = (str(self.root), str(CONTAINERD_ROOT))
+        return [m.split()[1] for m in Path("/proc/mounts").read_text().splitlines()
+                if re.match(r"\S+ (\S+)", m) and m.split()[1].startswith(roots)]
+
+
+# ------------------------------------------------------------------------------------------------- for the tests
+SMALL = {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "6Gi"}}
+
+
+def node_values(models: list[dict], **extra) -> dict:
+    """Values that put a release on the real node: this project's images (global.imageRegistry: the images are
+    imported as localhost/llm-stack/...), the real node's label and taint, requests a 2-core node can hold (no CPU
+    limit: the chart's own choice), the cpu-tiny profile's CPU settings."""
+    defaults = {**PLACEMENT, "resources": SMALL, "gpus": 0, "coldStartSeconds": 600, "shmSize": "1Gi",
+                "vllm": {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True},
+                "extraEnv": [{"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"}],
+                "ray": {"headResources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "3Gi"}},
+                        "headNodeSelector": LABEL, "headTolerations": [TAINT],
+                        # Ray counts CPUs from the worker's request (KubeRay rounds 100m up to 1); a CPU replica
+                        # of Ray Serve LLM takes two (its actor and its engine's bundle), as cpu-tiny's "2" gives
+                        "workerRayStartParams": {"num-cpus": "2"}}}
+    return {"global": {"imageRegistry": "localhost"}, "image": {"tag": "0.1.0-cpu"},
+            "modelCache": {"type": "emptyDir", "emptyDir": {"sizeLimit": "1Gi"}}, "modelDefaults": defaults,
+            "models": models, **extra}
+
+
+def model_volume(cp: ControlPlane, namespace: str, claim: str, path: Path) -> None:
+    """A claim on a volume that holds `path` (the tests' tiny model): what a `pvc://` source names."""
+    cp.apply([
+        {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-{claim}"},
+         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "",
+                  "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(path), "type": "Directory"},
+                  "claimRef": {"namespace": namespace, "name": claim}}},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim, "namespace": namespace},
+         "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{namespace}-{claim}",
+                  "resources": {"requests": {"storage": "1Gi"}}}}])
+
+
+def service_url(cp: ControlPlane, namespace: str, name: str) -> str:
+    """The Service's ClusterIP, which kube-proxy serves and this host routes into the namespace."""
+    svc = json.loads(cp.kubectl("get", "service", name, "-n", namespace, "-o", "json"))
+    return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
+
+
+def diagnose(cp: ControlPlane, core=None) -> str:
+    """The pods of every namespace with their logs (and the previous container's), and the events."""
+    out = [cp.kubectl("get", "pods", "-A", "-o", "wide", check=False)]
+    if core is not None:
+        for pod in core.list_pod_for_all_namespaces().items:
+            if pod.metadata.namespace == "kube-system":
+                continue
+            for c in (pod.spec.init_containers or []) + pod.spec.containers:
+                for previous in (False, True):
+                    try:
+                        log = core.read_namespaced_pod_log(pod.metadata.name, pod.metadata.namespace, container=c.name,
+                                                           previous=previous, tail_lines=60)
+                    except Exception:  # noqa: BLE001 -- a container that never ran has no log
+                        continue
+                    out.append(f"--- {pod.metadata.namespace}/{pod.metadata.name} {c.name}"
+                               f"{' (previous)' if previous else ''}\n{log}")
+    out.append(cp.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp", check=False)[-8000:])
+    return "\n".join(out)

@@ -1,0 +1,3 @@
+module llmstack.local/tools/pause
+
+go 1.26
