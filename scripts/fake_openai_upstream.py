@@ -129,12 +129,13 @@ def build(name: str) -> web.Application:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default="fake")
     args = parser.parse_args()
     import uvloop
 
     uvloop.install()
-    web.run_app(build(args.name), host="127.0.0.1", port=args.port, access_log=None, print=None,
+    web.run_app(build(args.name), host=args.host, port=args.port, access_log=None, print=None,
                 handler_cancellation=True)
 
 

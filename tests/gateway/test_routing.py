@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import time
 
 import pytest
 
 from gatewaykit import Client, route, upstream_mode, upstream_stats, wait_until
-from procs import free_port
+from llmstack.paths import ROOT
+from netns import network_namespace
+from procs import free_port, http_ok, start
 
 pytestmark = pytest.mark.gateway
 
@@ -100,3 +105,37 @@ def test_upstream_client_errors_are_relayed_not_retried(gateway, upstreams):
     status, headers, _ = Client(port).chat(model="m", fake={"status": 400})
     assert status == 400 and headers["x-llm-backend"] == "a"
     assert upstream_stats(upstreams["b"])["requests"] == before
+
+
+def test_a_backend_answering_server_errors_is_ejected_and_clients_get_a_retryable_503(gateway, upstreams):
+    """vLLM answers 500 to every request once its engine died: relayed, and counted against the backend, which
+    after failureThreshold is left alone; clients then get 503 with Retry-After at once."""
+    port, *_ = gateway([route("m", ("a", upstreams["a"], 1))])
+    upstream_mode(upstreams["a"], status=500)
+    client = Client(port)
+    statuses = [client.chat(model="m")[0] for _ in range(2)]
+    status, headers, body = client.chat(model="m")
+    assert statuses == [500, 500] and status == 503 and headers["Retry-After"], body
+    assert json.loads(body)["error"]["code"] == "no_backend_ready"
+
+
+def test_a_backend_that_vanishes_without_a_word_is_noticed_in_seconds(gateway, logs):
+    """A deleted pod takes its network with it and sends no reset: the gateway's keepalive notices, and the
+    client gets an answer in seconds instead of after the read timeout (10 minutes)."""
+    with network_namespace("gone") as ns:
+        port = free_port()
+        upstream = start("vanishing-upstream", ns.wrap([sys.executable, str(ROOT / "scripts/fake_openai_upstream.py"),
+                                                        "--port", str(port), "--host", ns.address, "--name", "v"]),
+                         logs, http_ok(port, "/fake/stats", ns.address))
+        try:
+            gw_port, *_ = gateway([{"model": "m", "backends": [{"name": "v", "url": f"http://{ns.address}:{port}"}]}],
+                                  upstream={"deadPeerSeconds": 4})
+            client = Client(gw_port)
+            assert client.chat(model="m")[0] == 200
+            # the upstream holds the next request 60 s; 1 s in, everything sent to it is dropped without a word
+            subprocess.Popen(["sh", "-c", f"sleep 1; ip netns exec {ns.name} iptables -A INPUT -j DROP"])
+            t0 = time.monotonic()
+            status, _, body = client.chat(model="m", fake={"delay": 60})
+            assert time.monotonic() - t0 < 15 and status in (502, 503), (status, body)
+        finally:
+            upstream.stop()

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import math
+import socket
 import sys
 import time
 import uuid
@@ -72,7 +73,7 @@ class Gateway:
     async def start(self, app: web.Application) -> None:
         cfg = self.config
         connector = aiohttp.TCPConnector(limit=cfg.max_connections, limit_per_host=0, ttl_dns_cache=30,
-                                         keepalive_timeout=60)
+                                         keepalive_timeout=60, socket_factory=dead_peer_detecting(cfg.dead_peer))
         timeout = aiohttp.ClientTimeout(total=None, connect=cfg.connect_timeout, sock_read=cfg.read_timeout)
         self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
                                              skip_auto_headers=("User-Agent",))
@@ -273,8 +274,8 @@ class Gateway:
         except (asyncio.CancelledError, ConnectionResetError, aiohttp.ClientConnectionResetError):
             self.access(request, req, 499, stream=stream)
             raise
-        if outcome.failure:
-            self._failed(state, outcome.failure)
+        if outcome.failure or outcome.status >= 500:  # a server error counts against its health (relayed as is)
+            self._failed(state, outcome.failure or f"http_{outcome.status}")
         else:
             self._succeeded(state)
         if outcome.first_byte is not None:
@@ -314,6 +315,25 @@ class Gateway:
             await self.limiter.adjust(key.id, "tokens", key.tokens_per_minute, actual - estimate)
         except LimiterUnavailable:
             self.metrics.limiter_errors.labels(self.config.redis_failure).inc()
+
+
+def dead_peer_detecting(seconds: float):
+    """Sockets to backends that notice a peer gone without a word (a pod deleted, its network with it, sends no
+    reset): TCP keepalive probes an idle connection, such as one waiting for an answer, every `seconds` / 4 after
+    `seconds` / 2, and gives up after three unanswered; unacknowledged data is given up after `seconds`. A slow
+    generation answers the probes (the kernel does) and is never cut."""
+    idle, interval = max(1, int(seconds / 2)), max(1, int(seconds / 4))
+
+    def factory(addr_info) -> socket.socket:
+        family, type_, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", 3),
+                              ("TCP_USER_TIMEOUT", int(seconds * 1000))):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        return sock
+    return factory
 
 
 UNAUTHORIZED = ("missing or invalid API key: send `Authorization: Bearer <key>` or `x-api-key`", "invalid_api_key",

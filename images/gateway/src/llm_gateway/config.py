@@ -45,6 +45,7 @@ class Config:
     retry_after_seconds: int = 5
     connect_timeout: float = 5.0
     read_timeout: float = 600.0
+    dead_peer: float = 10.0  # seconds in which a backend that vanished without a reset is noticed
     max_body_bytes: int = 8 * 1024 * 1024
     body_timeout: float = 30.0
     max_connections: int = 1024
@@ -58,7 +59,7 @@ KNOWN = {
     "": {"routes", "keysFile", "redisUrl", "health", "retryAfterSeconds", "upstream", "limits", "requireKeys",
          "allowBackendHeader", "keysMaxStaleSeconds", "redisFailure"},
     "health": {"failureThreshold", "ejectSeconds"},
-    "upstream": {"connectTimeoutSeconds", "readTimeoutSeconds", "maxConnections"},
+    "upstream": {"connectTimeoutSeconds", "readTimeoutSeconds", "maxConnections", "deadPeerSeconds"},
     "limits": {"maxBodyBytes", "bodyTimeoutSeconds"},
     "route": {"model", "backends"},
     "backend": {"name", "url", "weight", "model"},
@@ -141,6 +142,7 @@ def parse(data: dict) -> Config:
         retry_after_seconds=_number(data, "retryAfterSeconds", "", 5, 1, int),
         connect_timeout=_number(upstream, "connectTimeoutSeconds", "upstream.", 5.0, 0.1),
         read_timeout=_number(upstream, "readTimeoutSeconds", "upstream.", 600.0, 1),
+        dead_peer=_number(upstream, "deadPeerSeconds", "upstream.", 10.0, 2),
         max_connections=_number(upstream, "maxConnections", "upstream.", 1024, 1, int),
         max_body_bytes=_number(limits, "maxBodyBytes", "limits.", 8 * 1024 * 1024, 1024, int),
         body_timeout=_number(limits, "bodyTimeoutSeconds", "limits.", 30.0, 0.1),
