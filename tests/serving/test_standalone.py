@@ -65,13 +65,30 @@ def test_unknown_model_is_a_404_and_the_server_keeps_serving(vllm_server):
     assert post(vllm_server[0], "/v1/completions", {"model": "tiny", "prompt": "x", "max_tokens": 1})[0] == 200
 
 
-def test_sigterm_drains_in_flight_requests(serving_python, tiny_model, tmp_path, serving_logs):
-    """SIGTERM with requests in flight: every one finishes with all its tokens, then the server exits."""
-    port = free_port()
+def keep_alive_answer(conn: http.client.HTTPConnection) -> tuple[int, str | None]:
+    conn.request("POST", "/v1/completions", body=json.dumps({"model": "tiny", "prompt": "hi", "max_tokens": 2}),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status, resp.getheader("Connection")
+
+
+def test_the_pod_leaving_closes_kept_alive_connections_then_sigterm_drains(serving_python, tiny_model, tmp_path,
+                                                                            serving_logs):
+    """The chart's preStop: the drain file first (every answer, still served, closes its connection, so that
+    kept-alive clients reconnect to the pods that stay), then SIGTERM with requests in flight: every one finishes
+    with all its tokens, then the server exits."""
+    port, drain_file = free_port(), tmp_path / "draining"
     config = model_config(tmp_path, tiny_model, drainSeconds=60)
     proc = start(f"vllm-drain-{port}", [str(serving_python), "-m", "llm_serving", "serve", "--config",
                                         str(config), "--host", "127.0.0.1", "--port", str(port)],
-                 serving_logs, http_ok(port, "/v1/models"), timeout=240, env=VLLM_ENV)
+                 serving_logs, http_ok(port, "/v1/models"), timeout=240,
+                 env={**VLLM_ENV, "LLM_SERVING_DRAIN_FILE": str(drain_file)})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    assert keep_alive_answer(conn) == (200, None)
+    assert keep_alive_answer(conn) == (200, None) and conn.sock is not None  # the same connection, kept
+    drain_file.touch()
+    assert keep_alive_answer(conn) == (200, "close") and conn.sock is None  # answered, and the connection ends
     results = []
 
     def one():

@@ -485,11 +485,13 @@ max-worker-port: {{ $p.maxWorker | quote }}
 {{- end }}
 {{- end -}}
 
+{{- /* the drain file first: vLLM then closes every kept-alive connection (llm_serving.drain), so clients
+       reconnect to the pods that stay while this one is still serving; then the endpoints' grace */ -}}
 {{- define "llm-stack.preStop" -}}
 lifecycle:
   preStop:
     exec:
-      command: ["sleep", "{{ .Values.drain.preStopSleepSeconds }}"]
+      command: ["sh", "-c", "touch /tmp/llm-serving-draining; sleep {{ .Values.drain.preStopSleepSeconds }}"]
 {{- end -}}
 
 {{/* Name and port of the gateway's Service: the subchart under its alias "gateway" (llm-common computes

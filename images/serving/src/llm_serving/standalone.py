@@ -2,13 +2,15 @@
 
 exec (not a child process) so the container's SIGTERM reaches vLLM's HTTP server directly: it stops
 accepting, lets in-flight requests finish, then exits (the chart's preStop sleep and
-terminationGracePeriodSeconds frame that drain)."""
+terminationGracePeriodSeconds frame that drain). Before that, the preStop hook's drain file makes every answer
+close its connection (llm_serving.drain), so that kept-alive clients move to the pods that stay."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from llm_serving import drain
 from llm_serving.config import ModelConfig
 from llm_serving.fetch import fetch, fetch_source
 
@@ -18,7 +20,7 @@ def server_command(config: ModelConfig, host: str, port: int, extra: list[str] |
     model_path = fetch(config, verify=False)
     adapters = {a.name: fetch_source(a.source, config.cache_dir, verify=False) for a in config.adapters}
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            *config.server_argv(model_path, host, port, adapters), *(extra or [])]
+            *config.server_argv(model_path, host, port, adapters), "--middleware", drain.ASGI_PATH, *(extra or [])]
 
 
 def serve(config: ModelConfig, host: str, port: int, extra: list[str] | None = None) -> None:
