@@ -5,7 +5,7 @@ PROFILE ?= values/cpu-tiny.yaml
 KUBE_VERSION ?= 1.35.0
 LLMSTACK := .venv/bin/llmstack
 
-.PHONY: generate dashboards help setup test lint render check validate demo demo-stop package cluster-tools crds lock clean bench-gateway bench-serving
+.PHONY: generate dashboards help setup test lint render check validate demo demo-stop package cluster-tools images crds lock clean bench-gateway bench-serving
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list the targets
 setup: ## install the pinned toolchain into .venv/ and .tools/ (helm v4, checkov, vLLM+Ray venv, redis-server)
 	@bash scripts/setup.sh
 
-test: setup ## run every test tier (lint, unit, chart, serving, gateway, observability, demo, cluster), timed per tier
+test: setup ## run every test tier (lint, unit, chart, serving, gateway, observability, demo, cluster, node), timed per tier
 	@bash scripts/run-tests.sh
 
 lint: setup ## ruff on the Python code, helm lint --strict on both charts
@@ -52,8 +52,11 @@ generate: setup ## regenerate the dashboards, values/addons/ and the charts' REA
 
 dashboards: generate ## same as generate (the dashboards are part of it)
 
-cluster-tools: ## build etcd, kube-apiserver/-controller-manager/-scheduler, kwok, KubeRay operator, prometheus-adapter (Go, pinned, cached)
+cluster-tools: ## build the test cluster's programs: control plane, kubelet, kube-proxy, containerd, CNI, CoreDNS, kwok, KubeRay operator, prometheus-adapter (Go, pinned, cached)
 	@bash scripts/build-cluster-tools.sh
+
+images: setup ## build the serving (CPU) and gateway images here: Debian base by mmdebstrap, buildah, offline wheels; OCI archives in .tools/images (cached)
+	@bash scripts/build-images.sh
 
 crds: setup ## the pinned KubeRay CRDs (ray-operator v1.6.1 Go module) into .tools/crds, sha256-verified
 	@$(LLMSTACK) crds

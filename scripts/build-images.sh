@@ -93,7 +93,9 @@ bud() {
   if [[ -n $smoke ]]; then
     local c
     c=$("${B[@]}" from -q "$ref")
-    "${B[@]}" run --isolation chroot "$c" -- sh -c "$smoke" >/dev/null || { echo "images: $name: \`$smoke\` failed" >&2; exit 1; }
+    local out
+    out=$("${B[@]}" run --isolation chroot "$c" -- sh -c "$smoke" 2>&1) || {
+      echo "$out" >&2; echo "images: $name: \`$smoke\` failed in the new image" >&2; exit 1; }
     "${B[@]}" rm "$c" >/dev/null
   fi
   finish "$name" "$ref" "$hash" $((SECONDS - t0))

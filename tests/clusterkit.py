@@ -181,6 +181,32 @@ def install(cluster: ControlPlane, release: str, namespace: str, values: dict, t
     return asyncio.run(go())
 
 
+def adapter_argv(cluster: ControlPlane, port: int, prometheus: str, config: Path, cert_dir: Path) -> list[str]:
+    """The real prometheus-adapter on the namespace's address, reading `prometheus` with the rules in `config`."""
+    kube, address = str(cluster.kubeconfig), cluster.network.address
+    return [str(TOOLS_BIN / "adapter"), f"--lister-kubeconfig={kube}", f"--authentication-kubeconfig={kube}",
+            f"--authorization-kubeconfig={kube}", f"--bind-address={address}", f"--secure-port={port}",
+            f"--cert-dir={cert_dir}", f"--prometheus-url={prometheus}", f"--config={config}",
+            "--metrics-relist-interval=2s"]
+
+
+def register_custom_metrics(cluster: ControlPlane, port: int) -> None:
+    """The adapter at the namespace's address:port behind the custom metrics API, as its chart would make it
+    (a Service with manual Endpoints, since the adapter is a process here, not a pod)."""
+    where = {"name": "prometheus-adapter", "namespace": "monitoring"}
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": where,
+         "spec": {"ports": [{"port": 443, "targetPort": port, "protocol": "TCP"}]}},
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": where,
+         "subsets": [{"addresses": [{"ip": cluster.network.address}], "ports": [{"port": port}]}]},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": {"name": "v1beta1.custom.metrics.k8s.io"},
+         "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
+                  "groupPriorityMinimum": 100, "versionPriority": 100,
+                  "service": {"name": "prometheus-adapter", "namespace": "monitoring", "port": 443}}}])
+
+
 def restricted_namespace(cluster: ControlPlane, name: str) -> None:
     """A namespace whose pods the API server's Pod Security admission holds to the "restricted" standard."""
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {

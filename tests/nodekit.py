@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,7 +240,10 @@ def node_values(models: list[dict], **extra) -> dict:
     limit: the chart's own choice), the cpu-tiny profile's CPU settings."""
     defaults = {**PLACEMENT, "resources": SMALL, "gpus": 0, "coldStartSeconds": 600, "shmSize": "1Gi",
                 "vllm": {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True},
-                "extraEnv": [{"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"}],
+                # several engines share this node's two cores: let the OS place their threads (vLLM would pin every
+                # engine to the same first core, as the cpu-tiny profile warns)
+                "extraEnv": [{"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"},
+                             {"name": "VLLM_CPU_OMP_THREADS_BIND", "value": "nobind"}],
                 "ray": {"headResources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "3Gi"}},
                         "headNodeSelector": LABEL, "headTolerations": [TAINT],
                         # Ray counts CPUs from the worker's request (KubeRay rounds 100m up to 1); a CPU replica
@@ -268,6 +272,13 @@ def service_url(cp: ControlPlane, namespace: str, name: str) -> str:
     return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
 
 
+def serving(cp: ControlPlane, namespace: str, name: str) -> bool:
+    """Whether the Service has a ready endpoint, so that kube-proxy forwards to it (until then it refuses)."""
+    slices = json.loads(cp.kubectl("get", "endpointslices", "-n", namespace, "-l",
+                                   f"kubernetes.io/service-name={name}", "-o", "json", check=False) or "{}")
+    return any(e.get("conditions", {}).get("ready") for s in slices.get("items", []) for e in s.get("endpoints") or [])
+
+
 def diagnose(cp: ControlPlane, core=None) -> str:
     """The pods of every namespace with their logs (and the previous container's), and the events."""
     out = [cp.kubectl("get", "pods", "-A", "-o", "wide", check=False)]
@@ -286,3 +297,88 @@ def diagnose(cp: ControlPlane, core=None) -> str:
                                f"{' (previous)' if previous else ''}\n{log}")
     out.append(cp.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp", check=False)[-8000:])
     return "\n".join(out)
+
+
+class PodMonitorTargets:
+    """What prometheus-operator does with a PodMonitor, for Debian's Prometheus, which is built without Kubernetes
+    service discovery: a watch on the pods through the API server (the official kubernetes client) that writes
+    the PodMonitor's targets to a file Prometheus reads (file_sd) as they come and go -- pods kept by the
+    selector's labels and each endpoint's port name, labelled with their namespace, pod and container."""
+
+    def __init__(self, podmonitor: dict, core, folder: Path):
+        self.spec, self.namespace = podmonitor["spec"], podmonitor["metadata"]["namespace"]
+        self.core, self.folder = core, folder
+        self.selector = ",".join(f"{k}={v}" for k, v in self.spec["selector"]["matchLabels"].items())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def scrape_configs(self, interval: str = "1s") -> list[dict]:
+        return [{"job_name": f"podMonitor/{self.namespace}/{i}", "scrape_interval": interval,
+                 "metrics_path": endpoint.get("path", "/metrics"),
+                 "file_sd_configs": [{"files": [str(self.folder / f"endpoint-{i}.json")], "refresh_interval": "1s"}]}
+                for i, endpoint in enumerate(self.spec["podMetricsEndpoints"])]
+
+    def write(self, pods: list) -> None:
+        for i, endpoint in enumerate(self.spec["podMetricsEndpoints"]):
+            groups = []
+            for pod in pods:
+                gone = pod.metadata.deletion_timestamp or pod.status.phase in ("Failed", "Succeeded")
+                if gone or not pod.status.pod_ip:
+                    continue
+                for c in pod.spec.containers:
+                    for port in c.ports or []:
+                        if port.name == endpoint["port"]:
+                            groups.append({"targets": [f"{pod.status.pod_ip}:{port.container_port}"], "labels": {
+                                "namespace": pod.metadata.namespace, "pod": pod.metadata.name, "container": c.name}})
+            path = self.folder / f"endpoint-{i}.json"
+            path.with_suffix(".tmp").write_text(json.dumps(groups))
+            path.with_suffix(".tmp").replace(path)
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        while not self._stop.is_set():
+            pods = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+            self.write(pods.items)
+            try:  # any change to those pods: list them again
+                for _ in watch.Watch().stream(self.core.list_namespaced_pod, self.namespace,
+                                              label_selector=self.selector, timeout_seconds=5,
+                                              resource_version=pods.metadata.resource_version):
+                    break
+            except Exception:  # noqa: BLE001 -- an expired watch: list again
+                time.sleep(0.5)
+
+    def __enter__(self) -> PodMonitorTargets:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.write([])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def seconds(stamp: str) -> float:
+    import datetime
+
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def pod_timeline(pod: dict) -> dict[str, float]:
+    """Seconds from the pod's creation: its init container's fetch, its main container's start, and Ready."""
+    status, t0 = pod["status"], seconds(pod["metadata"]["creationTimestamp"])
+    out = {}
+    for init in status.get("initContainerStatuses") or []:
+        done = (init.get("state") or {}).get("terminated") or (init.get("lastState") or {}).get("terminated")
+        if done:
+            out["fetch started"] = seconds(done["startedAt"]) - t0
+            out["fetch done"] = seconds(done["finishedAt"]) - t0
+    for c in status.get("containerStatuses") or []:
+        running = (c.get("state") or {}).get("running")
+        if running:
+            out["engine started"] = seconds(running["startedAt"]) - t0
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "Ready" and cond["status"] == "True":
+            out["Ready"] = seconds(cond["lastTransitionTime"]) - t0
+    return out

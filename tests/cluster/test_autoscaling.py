@@ -20,9 +20,9 @@ import time
 import pytest
 import yaml
 
-from clusterkit import install
+from clusterkit import adapter_argv, install, register_custom_metrics
 from llmstack.local import free_port, http_ok, start
-from llmstack.paths import PROFILES, TOOLS_BIN
+from llmstack.paths import PROFILES
 from servingkit import VLLM_ENV, model_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -74,28 +74,10 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, tmp
                                                  f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                                                  f"--web.listen-address={address}:{prom_port}"]), tmp_path,
                            http_ok(prom_port, "/-/ready", address), timeout=60))
-        kube = str(cluster.kubeconfig)
-        procs.append(start("adapter", inside([str(TOOLS_BIN / "adapter"), f"--lister-kubeconfig={kube}",
-                                              f"--authentication-kubeconfig={kube}",
-                                              f"--authorization-kubeconfig={kube}", f"--bind-address={address}",
-                                              f"--secure-port={adapter_port}",
-                                              f"--cert-dir={tmp_path / 'adapter-certs'}",
-                                              f"--prometheus-url=http://{address}:{prom_port}",
-                                              f"--config={adapter_config(tmp_path)}",
-                                              "--metrics-relist-interval=2s"]),
+        procs.append(start("adapter", inside(adapter_argv(cluster, adapter_port, f"http://{address}:{prom_port}",
+                                                          adapter_config(tmp_path), tmp_path / "adapter-certs")),
                            tmp_path, lambda: True, timeout=30))
-        where = {"name": "prometheus-adapter", "namespace": "monitoring"}
-        cluster.apply([
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}},
-            {"apiVersion": "v1", "kind": "Service", "metadata": where,
-             "spec": {"ports": [{"port": 443, "targetPort": adapter_port, "protocol": "TCP"}]}},
-            {"apiVersion": "v1", "kind": "Endpoints", "metadata": where,
-             "subsets": [{"addresses": [{"ip": address}], "ports": [{"port": adapter_port}]}]},
-            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-             "metadata": {"name": "v1beta1.custom.metrics.k8s.io"},
-             "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
-                      "groupPriorityMinimum": 100, "versionPriority": 100,
-                      "service": {"name": "prometheus-adapter", "namespace": "monitoring", "port": 443}}}])
+        register_custom_metrics(cluster, adapter_port)
         metric = f"/apis/custom.metrics.k8s.io/v1beta1/namespaces/{NS}/pods/*/vllm_requests_waiting"
 
         def served() -> list:

@@ -11,8 +11,8 @@ import time
 import pytest
 import yaml
 
-from clusterkit import install
-from llmstack.paths import STACK_CHART, helm_binary, profiles
+from clusterkit import install, restricted_namespace
+from llmstack.paths import STACK_CHART, TOOLS_BIN, helm_binary, profiles
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 PROFILES = profiles()
@@ -32,6 +32,7 @@ def installed(cluster):
     timings = {}
     for profile in PROFILES:
         t0 = time.monotonic()
+        restricted_namespace(cluster, ns_of(profile))  # Pod Security admission: only "restricted" pods
         assert install(cluster, "llm", ns_of(profile), yaml.safe_load(profile.read_text())) == 1
         timings[profile.stem] = time.monotonic() - t0
     print("helm install: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
@@ -50,6 +51,19 @@ def test_every_rendered_object_is_in_the_cluster(cluster, installed):
 
 def _rayservices(cluster, namespace):
     return cluster.get("rayservices.ray.io", namespace)["items"]
+
+
+def test_pod_security_admission_holds_the_profiles_namespaces_to_restricted(cluster, installed):
+    """Every profile's pods were admitted (the other tests see them run); a pod that is not restricted is not."""
+    loose = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loose", "namespace": ns_of(PROFILES[0])},
+             "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}
+    proc = subprocess.run([str(TOOLS_BIN / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", "apply",
+                           "--dry-run=server", "-f", "-"], input=yaml.safe_dump(loose), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and 'violates PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
+    for profile in PROFILES:
+        events = cluster.kubectl("get", "events", "-n", ns_of(profile), "--field-selector", "reason=FailedCreate")
+        assert "violates PodSecurity" not in events, (profile.stem, events)
 
 
 def test_the_operator_makes_a_raycluster_with_head_and_workers_for_each_rayservice(cluster, installed):
