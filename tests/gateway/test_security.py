@@ -192,6 +192,15 @@ def mounted_as_the_kubelet_would(tmp: Path, text: str, default_mode: int, fs_gro
     return path
 
 
+def readable_copy(src: Path, dst: Path) -> Path:
+    """A copy of a folder that any user can read: hard links (instant; the files are world-readable already),
+    or a real copy where the two are on different filesystems."""
+    if subprocess.run(["cp", "-al", str(src), str(dst)], capture_output=True).returncode != 0:
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+    return dst
+
+
 def test_the_pod_user_reads_the_keys_the_chart_mounts(tmp_path):
     """The gateway's pod runs as a non-root user: the chart's Secret mode and fsGroup must let it read the keys
     (the real-node tier shows the same in a real pod)."""
@@ -213,18 +222,19 @@ def test_the_pod_user_reads_the_keys_the_chart_mounts(tmp_path):
         config = tmp / "gateway.yaml"
         config.write_text(yaml.safe_dump({"routes": [route("m", ("a", 1, 1))], "keysFile": str(keys)}))
         config.chmod(0o644)
-        site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+        # the pod's user may not traverse the checkout (a clone under a private home): run from copies in tmp
+        source = readable_copy(ROOT / "images/gateway/src", tmp / "src")
+        site = readable_copy(next((ROOT / ".venv" / "lib").glob("python3*/site-packages")), tmp / "site-packages")
+        pythonpath = {"PYTHONPATH": f"{source}:{site}"}
         run = subprocess.run(["/usr/bin/python3", "-m", "llm_gateway", "check-config", "--config", str(config)],
                              user=user, group=group, extra_groups=[fs_group] if fs_group else [],
-                             env={"PYTHONPATH": f"{ROOT / 'images/gateway/src'}:{site}"}, capture_output=True,
-                             text=True, timeout=60)
+                             env=pythonpath, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0 and run.stdout.startswith("ok: 1 route(s), 3 key(s)"), run.stderr
         # what the chart did before: 0400 and no fsGroup -- the reproduction of the review's finding
         keys.chmod(0o400)
         os.chown(keys, 0, 0)
         run = subprocess.run(["/usr/bin/python3", "-m", "llm_gateway", "check-config", "--config", str(config)],
-                             user=user, group=group, env={"PYTHONPATH": f"{ROOT / 'images/gateway/src'}:{site}"},
-                             capture_output=True, text=True, timeout=60)
+                             user=user, group=group, env=pythonpath, capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and "Permission denied" in run.stderr
     finally:
         shutil.rmtree(tmp)

@@ -173,13 +173,16 @@ def stack(tmp_path_factory, serving_python, tiny_model, realistic_model):
             keys = keys_file(tmp / "keys.yaml", {KEY: {"id": "demo", "models": ["*"]},
                                                  LIMITED_KEY: {"id": "tight", "models": ["*"],
                                                                "requestsPerMinute": 6}})
-            dead = free_port()  # a backend that refuses connections: upstream failures, then ejection
+            # a backend that refuses connections: upstream failures, then ejection. On the route that answers
+            # most requests (the Ray app's: the vllm model's standing queue lets only a few through), and out
+            # for 2 s each time, so that it fails again and again while the load lasts
+            dead = free_port()
             gw_config = tmp / "gateway.yaml"
-            gw_config.write_text(yaml.safe_dump({"keysFile": str(keys), "routes": [
+            gw_config.write_text(yaml.safe_dump({"keysFile": str(keys), "health": {"ejectSeconds": 2}, "routes": [
                 {"model": VLLM_MODEL, "backends": [{"name": "vllm", "url": f"http://127.0.0.1:{vllm_port}",
-                                                    "weight": 3},
-                                                   {"name": "dead", "url": f"http://127.0.0.1:{dead}", "weight": 1}]},
-                {"model": RAY_MODEL, "backends": [{"name": "ray", "url": f"http://127.0.0.1:{ray_http}",
+                                                    "weight": 1}]},
+                {"model": RAY_MODEL, "backends": [{"name": "ray", "url": f"http://127.0.0.1:{ray_http}", "weight": 3},
+                                                  {"name": "dead", "url": f"http://127.0.0.1:{dead}",
                                                    "weight": 1}]}]}))
             procs.append(start("gateway", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(gw_config),
                                            "--host", "127.0.0.1", "--port", str(gw_port)], tmp,
