@@ -35,11 +35,11 @@ for tier in $TIERS; do
     demo) run_tier demo "$PY" -m pytest tests/demo ;;
     cluster)  # the Go builds are timed as their own line: cold in CI, a stamp check when warm
       run_tier cluster-tools bash scripts/build-cluster-tools.sh
-      run_tier cluster "$PY" -m pytest tests/cluster ;;
+      run_tier cluster "$PY" -m pytest -raP tests/cluster ;;  # -raP: what each phase took, passed or not
     node)  # the images likewise: minutes cold, seconds when nothing changed
       run_tier cluster-tools bash scripts/build-cluster-tools.sh
       run_tier images bash scripts/build-images.sh
-      run_tier node "$PY" -m pytest tests/node ;;
+      run_tier node "$PY" -m pytest -raP tests/node ;;
     *) echo "unknown tier: $tier"; exit 2 ;;
   esac
 done
