@@ -35,6 +35,9 @@ IMAGES = {"pause": "localhost/llm-stack/pause:0.1.0", "serving-cpu": "localhost/
 CONTAINERD_ROOT = ROOT / ".tools" / "node" / "containerd"
 CNI_BIN = ROOT / ".tools" / "cni" / "bin"
 PROGRAMS = ("containerd", "containerd-shim-runc-v2", "ctr", "kubelet", "kube-proxy")
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# containerd and the kubelet find the shim, runc, iptables and mount on PATH: ours first, then Debian's
+NODE_PATH = f"{TOOLS_BIN}:{SYSTEM_PATH}"
 
 
 def missing() -> list[str]:
@@ -122,9 +125,8 @@ state = "{self.root / 'containerd-state'}"
     sandbox = "{IMAGES['pause']}"
 """
         (self.root / "containerd.toml").write_text(config)
-        # the shim and runc are found on PATH
         self.start("containerd", ["--config", str(self.root / "containerd.toml")], lambda: self.sock.exists(),
-                   env={"PATH": f"{TOOLS_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"})
+                   env={"PATH": NODE_PATH})
 
     def _import_images(self) -> None:
         t0 = time.monotonic()
@@ -174,7 +176,7 @@ state = "{self.root / 'containerd-state'}"
                                f"--kubeconfig={self.root / 'kubelet.kubeconfig'}", f"--hostname-override={NODE}",
                                f"--node-ip={self.address}", f"--root-dir={self.root / 'kubelet'}",
                                f"--node-labels={labels}", "--v=1"],
-                   lambda: True, env={"PATH": f"{TOOLS_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"})
+                   lambda: True, env={"PATH": NODE_PATH})
 
     def _kube_proxy(self) -> None:
         (self.root / "kube-proxy.yaml").write_text(yaml.safe_dump({
@@ -185,7 +187,7 @@ state = "{self.root / 'containerd-state'}"
             "conntrack": {"maxPerCore": 0, "min": 0},
             "metricsBindAddress": f"127.0.0.1:{free_port()}", "healthzBindAddress": f"127.0.0.1:{free_port()}"}))
         self.start("kube-proxy", [f"--config={self.root / 'kube-proxy.yaml'}", "--v=1"], lambda: True,
-                   env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                   env={"PATH": SYSTEM_PATH})
 
     def _ready(self) -> bool:
         node = json.loads(self.cp.kubectl("get", "node", NODE, "-o", "json", check=False) or "{}")

@@ -25,7 +25,7 @@ from clusterkit import adapter_argv, install, register_custom_metrics, restricte
 from llmstack import helm, manifests
 from llmstack.local import free_port, http_ok, start
 from llmstack.paths import PROFILES
-from nodekit import PodMonitorTargets, model_volume, node_values, pod_timeline, seconds, service_url, serving
+from nodekit import PLACEMENT, PodMonitorTargets, model_volume, node_values, pod_timeline, seconds, service_url, serving
 from servingkit import get, post
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
@@ -45,10 +45,7 @@ def values() -> dict:
         {"name": VLLM_MODEL, "source": source, "engine": "vllm"}],
         gateway={"enabled": True, "keys": {"existingSecret": "gateway-keys"}, "autoscaling": {"enabled": False},
                  "replicaCount": 1, "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                                                  "limits": {"memory": "512Mi"}},
-                 "nodeSelector": {"llm-stack.io/real-node": "true"},
-                 "tolerations": [{"key": "llm-stack.io/real-node", "operator": "Equal", "value": "true",
-                                  "effect": "NoSchedule"}]})
+                                                  "limits": {"memory": "512Mi"}}, **PLACEMENT})
 
 
 def ray_ready(cluster) -> bool:
@@ -93,9 +90,10 @@ def host_port(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def chat(url: str, model: str, key: str | None = None, stream: bool = False, max_tokens: int = 8):
+def chat(url: str, model: str, key: str | None = None, stream: bool = False, max_tokens: int = 8,
+         timeout: float = 120) -> http.client.HTTPResponse:
     host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=120)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     conn.request("POST", "/v1/chat/completions", headers=headers, body=json.dumps(
         {"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": max_tokens,
@@ -146,18 +144,13 @@ class Requests:
 
     def _run(self) -> None:
         t0 = time.monotonic()
-        host, port = host_port(self.url)
         while not self._stop.is_set() and time.monotonic() - t0 < self.limit_s and len(self.results) < 20000:
             started = time.monotonic()
             try:
-                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
-                conn.request("POST", "/v1/chat/completions", headers={
-                    "Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}, body=json.dumps(
-                    {"model": self.model, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}))
-                resp = conn.getresponse()
+                resp = chat(self.url, self.model, self.key, max_tokens=4, timeout=self.timeout)
                 resp.read()
                 status, retry = resp.status, resp.getheader("Retry-After")
-                conn.close()
+                resp.close()
             except OSError:
                 status, retry = 0, None  # no answer at all (refused, reset, timed out)
             self.results.append((started - t0, status, time.monotonic() - started, retry))
