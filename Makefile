@@ -41,7 +41,7 @@ package: setup ## helm package both charts into dist/ (subchart resolved; push w
 
 bench-gateway: setup ## gateway cost per request vs direct, a bare proxy, LiteLLM and BASELINE=<git ref>'s gateway
 	@test -x .tools/litellm-venv/bin/litellm || { python3 -m venv .tools/litellm-venv && \
-	  .tools/litellm-venv/bin/pip install --quiet -r requirements/litellm.lock; }
+	  .tools/litellm-venv/bin/pip install --quiet --no-cache-dir -r requirements/litellm.lock; }
 	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json $(if $(BASELINE),--baseline $(BASELINE))
 
 bench-serving: setup ## direct vLLM vs the Ray Serve app (default and direct streaming), CPU, tiny and realistic models
@@ -55,7 +55,7 @@ dashboards: generate ## same as generate (the dashboards are part of it)
 cluster-tools: ## build the test cluster's programs: control plane, kubelet, kube-proxy, containerd, CNI, CoreDNS, kwok, KubeRay operator, prometheus-adapter (Go, pinned, cached)
 	@bash scripts/build-cluster-tools.sh
 
-images: setup ## build the serving (CPU) and gateway images here: Debian base by mmdebstrap, buildah, offline wheels; OCI archives in .tools/images (cached)
+images: setup ## build the serving (CPU) and gateway images here: Debian base by mmdebstrap, buildah, offline wheels; one OCI layout in .tools/images/oci (cached)
 	@bash scripts/build-images.sh
 
 crds: setup ## the pinned KubeRay CRDs (ray-operator v1.6.1 Go module) into .tools/crds, sha256-verified

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make cluster-tools`: build the programs the cluster and node test tiers run, from their published Go modules,
 # pinned by the modules in tools/, into .tools/bin (CNI plugins into .tools/cni/bin). Each group is built once: a
-# stamp (the hash of its pinning module, its packages and this script's settings) skips it while nothing changed;
-# the Go module and build caches live in .tools/go for warm rebuilds. Prints each build's time.
+# stamp (the hash of its pinning module, its packages and this script's settings) skips it while nothing changed.
+# Each build has Go module and build caches of its own, deleted as it ends (several GB for Kubernetes; a stamp, not
+# a cache, is what makes a warm run fast), so the disk holds the programs only. Prints each build's time.
 #   kubernetes   kube-apiserver, -controller-manager, -scheduler, kubelet, kube-proxy  k8s.io/kubernetes v1.35.4
 #   etcd         go.etcd.io/etcd/server/v3 v3.6.5 (tools/etcd)
 #   kwok         sigs.k8s.io/kwok v0.7.0 (go install)
@@ -23,10 +24,21 @@ CNI=$ROOT/.tools/cni/bin
 STAMPS=$ROOT/.tools/stamps
 KUBE_VERSION=v1.35.4
 
-export GOMODCACHE=$ROOT/.tools/go/mod GOCACHE=$ROOT/.tools/go/cache GOFLAGS=-buildvcs=false CGO_ENABLED=0
-export GOTOOLCHAIN=local GOBIN=$BIN
+# -modcacherw: the module cache can be deleted with rm
+export GOFLAGS="-buildvcs=false -modcacherw" CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN=$BIN
 JOBS=${BUILD_JOBS:-$(nproc)}  # parallel compile jobs (default: all cores)
+WORK=$ROOT/.tools/go/build  # one build's module cache, build cache and temporary files, gone when it ends
 mkdir -p "$BIN" "$CNI" "$STAMPS"
+rm -rf "$ROOT/.tools/go/cache" "$ROOT/.tools/go/mod" "$WORK"  # caches that earlier versions of this script kept
+trap 'rm -rf "$WORK"' EXIT
+# go_build ARGS...: `go` with caches of its own under $WORK, deleted afterwards
+go_build() {
+  mkdir -p "$WORK/tmp"
+  local rc=0
+  GOMODCACHE=$WORK/mod GOCACHE=$WORK/cache GOTMPDIR=$WORK/tmp go "$@" 2> >(grep -v '^go: downloading' >&2) || rc=$?
+  rm -rf "$WORK"
+  return $rc
+}
 
 # the version the API server reports: helm checks charts' kubeVersion against it
 v=k8s.io/component-base/version
@@ -48,8 +60,7 @@ group() {
   command -v go >/dev/null || { echo "cluster-tools: Go is not installed (needs Go >= 1.26)" >&2; exit 1; }
   local start=$SECONDS
   echo "cluster-tools: building $name ($programs)"
-  (cd "$dir" && go build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$out/" "$@") \
-    2> >(grep -v '^go: downloading' >&2)
+  (cd "$dir" && go_build build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$out/" "$@")
   for p in $programs; do [[ -x $out/$p ]] || { echo "cluster-tools: $p missing after the build" >&2; exit 1; }; done
   echo "$want" > "$STAMPS/tools-$name"
   echo "cluster-tools: built $name in $((SECONDS - start)) s"
@@ -76,7 +87,7 @@ if [[ -x $BIN/kwok && -f $STAMPS/tools-kwok && $(cat "$STAMPS/tools-kwok") == "$
   echo "cluster-tools: kwok up to date"
 else
   start=$SECONDS
-  go install -p "$JOBS" -trimpath -ldflags '-s -w' "$KWOK" 2> >(grep -v '^go: downloading' >&2)
+  go_build install -p "$JOBS" -trimpath -ldflags '-s -w' "$KWOK"
   echo "$KWOK" > "$STAMPS/tools-kwok"
   echo "cluster-tools: built kwok in $((SECONDS - start)) s"
   built=$((built + 1))

@@ -5,8 +5,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=.venv/bin/python
-declare -a NAMES=() RESULTS=() TIMES=()
+declare -a NAMES=() RESULTS=() TIMES=() FREE=()
 failed=0
+free_gb() { df -P -k "${1:-.}" | awk 'NR==2 {printf "%.1f", $4 / 1048576}'; }  # GB free where a path lives
+# the images, Go builds and test clusters need tens of GB: the free disk is part of every tier's line
+echo "disk: $(free_gb) GB free for the checkout, $(free_gb /tmp) GB for /tmp"
 
 run_tier() {  # name command...
   local name=$1; shift
@@ -20,7 +23,9 @@ run_tier() {  # name command...
   fi
   NAMES+=("$name"); local ds=$(( (end - start) / 100000000 ))  # tenths of a second
   TIMES+=("$((ds / 10)).$((ds % 10))")
+  FREE+=("$(free_gb)")
   if [[ $rc -eq 0 ]]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); failed=1; fi
+  echo "tier $name: $(free_gb) GB free after it"
 }
 
 TIERS="${TIERS:-lint unit chart serving gateway observability demo cluster node}"
@@ -44,8 +49,8 @@ for tier in $TIERS; do
   esac
 done
 
-printf '\n\033[1m=== test tiers\033[0m\n'
+printf '\n\033[1m=== test tiers\033[0m (time, GB free after)\n'
 for i in "${!NAMES[@]}"; do
-  printf '  %-13s %8ss  %s\n' "${NAMES[$i]}" "${TIMES[$i]}" "${RESULTS[$i]}"
+  printf '  %-13s %8ss  %6s GB  %s\n' "${NAMES[$i]}" "${TIMES[$i]}" "${FREE[$i]}" "${RESULTS[$i]}"
 done
 exit $failed

@@ -19,6 +19,6 @@ else
   echo "$want" > "$STAMP"
 fi
 if ! "$VENV/bin/python" -c 'import llm_serving' 2>/dev/null; then
-  "$VENV/bin/pip" install --quiet --no-deps -e images/serving
+  "$VENV/bin/pip" install --quiet --no-cache-dir --no-deps -e images/serving
 fi
 "$VENV/bin/python" -c 'import vllm, ray; print(f"setup-serving: vllm {vllm.__version__}, ray {ray.__version__}")' 2>/dev/null

@@ -31,7 +31,7 @@ ensure_venv() {  # dir stamp-name lockfile [extra pip args...]
   fi
   [[ -x "$dir/bin/python" ]] || { say "creating $dir"; "$PYTHON" -m venv "$dir"; }
   say "installing $lock into $dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" "$@"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$lock" "$@"
   echo "$want" > "$STAMPS/$name"
 }
 
@@ -51,13 +51,14 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get clean  # the downloaded .deb files: not needed once installed
 fi
 
 ensure_venv .venv venv requirements/dev.lock
 # the project's own packages, editable, without touching the pinned set
 if ! .venv/bin/python -c 'import llmstack, llm_gateway, llm_serving' 2>/dev/null; then
   say "installing the project's packages (editable): llmstack, llm-gateway, llm-serving"
-  .venv/bin/python -m pip install --quiet --no-deps -e . -e images/gateway -e images/serving
+  .venv/bin/python -m pip install --quiet --no-cache-dir --no-deps -e . -e images/gateway -e images/serving
 fi
 ensure_venv .tools/checkov-venv checkov requirements/checkov.lock
 "$PYTHON" scripts/install_helm.py

@@ -32,6 +32,7 @@ FILES = {
 RELEASE_URL = "https://raw.githubusercontent.com/ray-project/kuberay/v{version}/ray-operator/config/crd/bases/{file}"
 # the repository's pinning module for the operator build (its go.mod pins the same version)
 PIN_MODULE = ROOT / "tools" / "kuberay"
+MODULE_CACHE = ROOT / ".tools" / "go" / "crds-modules"  # the ray-operator module alone (a few MB)
 
 
 class CrdsMissing(FileNotFoundError):
@@ -77,8 +78,8 @@ def find() -> Path:
 
 def _go_env() -> dict[str, str]:
     env = dict(os.environ, GOFLAGS="-modcacherw", GOTOOLCHAIN="local")
-    if PIN_MODULE.is_dir():  # share the module cache with scripts/build-cluster-tools.sh
-        env["GOMODCACHE"] = str(ROOT / ".tools" / "go" / "mod")
+    if PIN_MODULE.is_dir() and "GOMODCACHE" not in os.environ:  # in a checkout: a project-local module cache
+        env["GOMODCACHE"] = str(MODULE_CACHE)
     return env
 
 

@@ -29,7 +29,7 @@ def run(clone, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
     # the clone's own code first; the toolchain (python packages, helm, Go caches) is this checkout's: installing
     # it again would only download the same pinned files
     env = {**os.environ, "PYTHONPATH": str(clone / "src"), "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}",
-           "GOMODCACHE": str(ROOT / ".tools" / "go" / "mod")}
+           "GOMODCACHE": str(ROOT / ".tools" / "go" / "crds-modules")}
     env.pop("LLMSTACK_CRDS", None)
     return subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout)
 
