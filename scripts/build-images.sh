@@ -2,50 +2,62 @@
 # `make images`: the project's container images, built on this machine from what is reachable here -- Debian's
 # archive (the base root filesystem, with mmdebstrap), the project's pinned Python locks (wheels downloaded on
 # the host, mounted into the build, no network inside it) and the Go module proxy (the pause binary) -- with
-# buildah (Debian's), into .tools/buildah. Each image is also written as an OCI archive, .tools/images/<name>.tar,
-# which containerd imports (tests/nodekit.py).
+# buildah (Debian's), into one OCI image layout, .tools/images/oci, which the test node's containerd imports from
+# (tests/nodekit.py). Images that share layers share blobs there: the serving image and its base take the space of
+# one.
 #   debian            Debian 12 minbase + python3, python3-venv, ca-certificates, libnuma1 (vLLM's CPU kernels)
 #   serving-cpu-base  images/serving/cpu-base: vLLM's CPU build and Ray Serve from requirements/serving.lock
 #   serving-cpu       images/serving/Dockerfile on serving-cpu-base: the image the cpu-tiny profile names
 #   gateway           images/gateway/Dockerfile on debian
 #   pause             tools/pause, from scratch: the sandbox image of the test node
 # Cached: an image is rebuilt only when the hash of its inputs (its recipe, the files it copies, the locks, its
-# parent's hash) changed; a rebuild with nothing changed takes seconds. Prints each image's size and build time.
+# parent's hash) changed; a rebuild with nothing changed takes a second. Disk is spent once: buildah's storage is
+# scratch, emptied at the end (a parent a rebuild needs is loaded back from the layout), the multi-GB wheels of
+# the serving base are deleted once it is built, and the layout keeps only the images this script builds now.
+# Prints each image's size and build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=.tools/images
+LAYOUT=$OUT/oci
 WHEELS=.tools/wheels
 STORE=.tools/buildah
 VERSION=0.1.0
+PY=.venv/bin/python
 mkdir -p "$OUT" "$WHEELS"
+rm -f "$OUT"/*.tar  # one archive per image, what this script wrote before the layout
 for tool in buildah mmdebstrap go; do
   command -v "$tool" >/dev/null || { echo "images: $tool is missing: run \`make setup\`" >&2; exit 1; }
 done
 B=(buildah --root "$ROOT/$STORE/storage" --runroot "$ROOT/$STORE/run" --storage-driver overlay)
+# buildah's storage is scratch: emptied on the way out, whatever happened
+trap '"${B[@]}" rm --all >/dev/null 2>&1; "${B[@]}" rmi --all --force >/dev/null 2>&1; rm -rf "$STORE" "$WHEELS/base"' EXIT
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 files_of() { git ls-files "$@"; }  # the tracked sources of a folder, in a stable order
 
 built=()
-# fresh NAME HASH: the archive of NAME is there and was built from HASH
-fresh() { [[ -f $OUT/$1.tar && -f $OUT/$1.stamp && $(cat "$OUT/$1.stamp") == "$2" ]]; }
-# in_store NAME REF: the image is in buildah's storage (a parent a child builds FROM), else loaded from its archive
-in_store() {
-  if ! "${B[@]}" inspect --type image "$2" >/dev/null 2>&1; then
-    "${B[@]}" tag "$("${B[@]}" pull -q "oci-archive:$ROOT/$OUT/$1.tar")" "$2"
-  fi
+# fresh NAME REF HASH: the layout holds REF, built from HASH
+fresh() {
+  [[ -f $OUT/$1.stamp && $(cat "$OUT/$1.stamp") == "$3" && -f $LAYOUT/index.json ]] \
+    && grep -qF "\"$2\"" "$LAYOUT/index.json"
 }
-# finish NAME REF HASH SECONDS: write the archive and the stamp, print what was built
+# in_store REF: the image is in buildah's storage (a parent a child builds FROM), else loaded from the layout
+# (a relative layout path: buildah names a pulled image after the path, which must not hold `.tools`)
+in_store() {
+  "${B[@]}" inspect --type image "$1" >/dev/null 2>&1 \
+    || "${B[@]}" tag "$(cd "$OUT" && "${B[@]}" pull -q "oci:$(basename "$LAYOUT"):$1")" "$1"
+}
+mb() { echo $(( $("$PY" -m llmstack.oci_layout size "$LAYOUT" "$1") / 1000000 )); }
+# finish NAME REF HASH SECONDS: put the image in the layout, write the stamp, print what was built
 finish() {
-  rm -f "$OUT/$1.tar"
-  "${B[@]}" push -q --disable-compression "$2" "oci-archive:$ROOT/$OUT/$1.tar:$2"
+  "${B[@]}" push -q "$2" "oci:$ROOT/$LAYOUT:$2"
   echo "$3" > "$OUT/$1.stamp"
   built+=("$1")
-  printf 'images: built %-17s %-46s %6s MB in %4d s\n' "$1" "$2" "$(( $(stat -c %s "$OUT/$1.tar") / 1000000 ))" "$4"
+  printf 'images: built %-17s %-46s %6s MB in %4d s\n' "$1" "$2" "$(mb "$2")" "$4"
 }
 report() {  # NAME REF: an image that was up to date
-  printf 'images: up to date %-12s %-46s %6s MB\n' "$1" "$2" "$(( $(stat -c %s "$OUT/$1.tar") / 1000000 ))"
+  printf 'images: up to date %-12s %-46s %6s MB\n' "$1" "$2" "$(mb "$2")"
 }
 
 # --- debian: the base root filesystem, from Debian's archive (the host's own apt sources) --------------------
@@ -53,7 +65,7 @@ PACKAGES=python3,python3-venv,ca-certificates,libnuma1
 SOURCES=$(ls /etc/apt/sources.list.d/debian.sources 2>/dev/null || echo /etc/apt/sources.list)
 debian_hash=$(echo "bookworm minbase $PACKAGES" | sha256sum | cut -c1-16)
 DEBIAN=localhost/llm-stack/debian:bookworm-$debian_hash
-if fresh debian "$debian_hash"; then report debian "$DEBIAN"; else
+if fresh debian "$DEBIAN" "$debian_hash"; then report debian "$DEBIAN"; else
   t0=$SECONDS
   rootfs=$(mktemp --suffix=.tar)
   mmdebstrap --quiet --variant=minbase --include="$PACKAGES" bookworm "$rootfs" "$SOURCES"
@@ -66,21 +78,23 @@ if fresh debian "$debian_hash"; then report debian "$DEBIAN"; else
 fi
 
 # --- wheels: what the builds install, downloaded on the host from the pinned locks ----------------------------
+# The serving base's (3 GB) only while it is built; the few the serving and gateway images add on top are kept.
 SERVING_PY=.tools/serving-venv/bin/python
 mkdir -p "$WHEELS/serving" "$WHEELS/gateway"
 "$SERVING_PY" scripts/image_requirements.py --lock requirements/serving.lock --roots requirements/serving.in \
   --package llm-serving > "$WHEELS/serving-image.lock.tmp"
-mv "$WHEELS/serving-image.lock.tmp" "$WHEELS/serving/serving-image.lock"
-wheels_stamp=$(hash_of "$WHEELS/serving/serving-image.lock" images/serving/requirements-image.txt \
-  images/gateway/requirements.txt)
+mv "$WHEELS/serving-image.lock.tmp" "$WHEELS/serving-image.lock"
+download() {  # PYTHON DIR REQUIREMENTS...: the wheels of pinned requirements, no dependencies, no pip cache
+  local py=$1 dir=$2
+  shift 2
+  "$py" -m pip download --quiet --disable-pip-version-check --no-cache-dir --no-deps --only-binary=:all: \
+    "${@/#/-r}" -d "$dir"
+}
+wheels_stamp=$(hash_of images/serving/requirements-image.txt images/gateway/requirements.txt)
 if [[ ! -f $WHEELS/stamp || $(cat "$WHEELS/stamp") != "$wheels_stamp" ]]; then
-  t0=$SECONDS
-  "$SERVING_PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    -r "$WHEELS/serving/serving-image.lock" -r images/serving/requirements-image.txt -d "$WHEELS/serving"
-  .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    -r images/gateway/requirements.txt -d "$WHEELS/gateway"
+  download "$SERVING_PY" "$WHEELS/serving" images/serving/requirements-image.txt
+  download "$PY" "$WHEELS/gateway" images/gateway/requirements.txt
   echo "$wheels_stamp" > "$WHEELS/stamp"
-  echo "images: wheels downloaded in $((SECONDS - t0)) s ($(du -sh "$WHEELS" | cut -f1))"
 fi
 
 # bud NAME REF HASH DOCKERFILE WHEEL_DIR SMOKE [--build-arg ...]: a Dockerfile build, offline from WHEEL_DIR; then
@@ -88,7 +102,7 @@ fi
 bud() {
   local name=$1 ref=$2 hash=$3 dockerfile=$4 wheels=$5 smoke=$6 t0=$SECONDS
   shift 6
-  "${B[@]}" bud --quiet --isolation chroot --layers=false -f "$dockerfile" -t "$ref" \
+  "${B[@]}" bud --quiet --isolation chroot --layers -f "$dockerfile" -t "$ref" \
     -v "$ROOT/$wheels:/wheels:ro" --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels "$@" . >/dev/null
   if [[ -n $smoke ]]; then
     local c
@@ -103,17 +117,23 @@ bud() {
 
 # --- serving, CPU flavour: its base, then the shared recipe on top ----------------------------------------------
 base_hash=$(hash_of <(echo "$debian_hash") images/serving/cpu-base/Dockerfile images/serving/install-env.sh \
-  "$WHEELS/serving/serving-image.lock")
+  "$WHEELS/serving-image.lock")
 CPU_BASE=localhost/llm-stack/serving-cpu-base:$base_hash
-if fresh serving-cpu-base "$base_hash"; then report serving-cpu-base "$CPU_BASE"; else
-  in_store debian "$DEBIAN"
-  bud serving-cpu-base "$CPU_BASE" "$base_hash" images/serving/cpu-base/Dockerfile "$WHEELS/serving" "" \
+if fresh serving-cpu-base "$CPU_BASE" "$base_hash"; then report serving-cpu-base "$CPU_BASE"; else
+  t0=$SECONDS
+  mkdir -p "$WHEELS/base"
+  cp "$WHEELS/serving-image.lock" "$WHEELS/base/"
+  download "$SERVING_PY" "$WHEELS/base" "$WHEELS/base/serving-image.lock"
+  echo "images: serving base wheels downloaded in $((SECONDS - t0)) s ($(du -sh "$WHEELS/base" | cut -f1))"
+  in_store "$DEBIAN"
+  bud serving-cpu-base "$CPU_BASE" "$base_hash" images/serving/cpu-base/Dockerfile "$WHEELS/base" "" \
     --build-arg DEBIAN="$DEBIAN"
+  rm -rf "$WHEELS/base"
 fi
 serving_hash=$(hash_of <(echo "$base_hash") $(files_of images/serving))
 SERVING=localhost/llm-stack/serving:$VERSION-cpu
-if fresh serving-cpu "$serving_hash"; then report serving-cpu "$SERVING"; else
-  in_store serving-cpu-base "$CPU_BASE"
+if fresh serving-cpu "$SERVING" "$serving_hash"; then report serving-cpu "$SERVING"; else
+  in_store "$CPU_BASE"
   # vLLM's CPU kernels load (their shared libraries are all there), the command runs
   bud serving-cpu "$SERVING" "$serving_hash" images/serving/Dockerfile "$WHEELS/serving" \
     "python3 -c 'import vllm._C, ray.serve.llm' && llm-serving --help" --build-arg BASE="$CPU_BASE"
@@ -122,8 +142,8 @@ fi
 # --- gateway ------------------------------------------------------------------------------------------------------
 gateway_hash=$(hash_of <(echo "$debian_hash") $(files_of images/gateway))
 GATEWAY=localhost/llm-stack/gateway:$VERSION
-if fresh gateway "$gateway_hash"; then report gateway "$GATEWAY"; else
-  in_store debian "$DEBIAN"
+if fresh gateway "$GATEWAY" "$gateway_hash"; then report gateway "$GATEWAY"; else
+  in_store "$DEBIAN"
   bud gateway "$GATEWAY" "$gateway_hash" images/gateway/Dockerfile "$WHEELS/gateway" \
     "llm-gateway hash-key smoke && python3 -c 'import llm_gateway.app'" --build-arg BASE="$DEBIAN"
 fi
@@ -131,7 +151,7 @@ fi
 # --- pause: a static binary in an otherwise empty image ----------------------------------------------------------
 pause_hash=$(hash_of $(files_of tools/pause))
 PAUSE=localhost/llm-stack/pause:$VERSION
-if fresh pause "$pause_hash"; then report pause "$PAUSE"; else
+if fresh pause "$PAUSE" "$pause_hash"; then report pause "$PAUSE"; else
   t0=$SECONDS
   bin=$(mktemp -d)
   (cd tools/pause && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go build -trimpath -ldflags '-s -w' \
@@ -144,4 +164,5 @@ if fresh pause "$pause_hash"; then report pause "$PAUSE"; else
   rm -rf "$bin"
   finish pause "$PAUSE" "$pause_hash" $((SECONDS - t0))
 fi
-echo "images: ${#built[@]} built${built:+ (${built[*]})}, archives in $OUT"
+"$PY" -m llmstack.oci_layout prune "$LAYOUT" "$DEBIAN" "$CPU_BASE" "$SERVING" "$GATEWAY" "$PAUSE" | sed 's/^/images: /'
+echo "images: ${#built[@]} built${built:+ (${built[*]})}, in the OCI layout $LAYOUT ($(du -sh "$LAYOUT" | cut -f1))"

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from clusterkit import CLUSTER_DNS, POD_CIDR, ControlPlane
+from llmstack import oci_layout
 from llmstack.apiserver import issue, kubeconfig
 from llmstack.local import Proc, free_port
 from llmstack.paths import ROOT, TOOLS_BIN
@@ -29,9 +30,11 @@ TAINT = {"key": "llm-stack.io/real-node", "operator": "Equal", "value": "true", 
 # what a workload needs to land on the real node (chart values: nodeSelector and tolerations)
 PLACEMENT = {"nodeSelector": LABEL, "tolerations": [TAINT]}
 IMAGES_DIR = ROOT / ".tools" / "images"
+LAYOUT = IMAGES_DIR / "oci"  # the OCI layout `make images` writes
 IMAGES = {"pause": "localhost/llm-stack/pause:0.1.0", "serving-cpu": "localhost/llm-stack/serving:0.1.0-cpu",
           "gateway": "localhost/llm-stack/gateway:0.1.0"}
-# containerd's image store survives the run: the multi-GB serving image is imported once per machine
+# containerd's image store survives the run: the multi-GB serving image is unpacked once per machine (its
+# compressed layers are dropped once unpacked; only the snapshots stay)
 CONTAINERD_ROOT = ROOT / ".tools" / "node" / "containerd"
 CNI_BIN = ROOT / ".tools" / "cni" / "bin"
 PROGRAMS = ("containerd", "containerd-shim-runc-v2", "ctr", "kubelet", "kube-proxy")
@@ -44,7 +47,7 @@ def missing() -> list[str]:
     """What the node needs and is not here: programs, images, Debian's runc and iptables."""
     gone = [p for p in PROGRAMS if not (TOOLS_BIN / p).is_file()]
     gone += [f"CNI plugin {p}" for p in ("bridge", "host-local", "loopback", "portmap") if not (CNI_BIN / p).is_file()]
-    gone += [f"image {n} (make images)" for n in IMAGES if not (IMAGES_DIR / f"{n}.tar").is_file()]
+    gone += [f"image {ref} (make images)" for ref in IMAGES.values() if ref not in oci_layout.refs(LAYOUT)]
     gone += [p for p in ("/usr/sbin/runc", "/usr/sbin/iptables") if not Path(p).exists()]
     return gone
 
@@ -129,17 +132,29 @@ state = "{self.root / 'containerd-state'}"
                    env={"PATH": NODE_PATH})
 
     def _import_images(self) -> None:
+        """Import what changed since the last run, streamed from the layout (no archive on disk), and drop images
+        of this project that are no longer built, so their snapshots are collected."""
         t0 = time.monotonic()
         present = set(self.ctr("images", "list", "--quiet").split())
         record = CONTAINERD_ROOT / "imported.json"
         done = json.loads(record.read_text()) if record.is_file() else {}
-        for name, ref in IMAGES.items():
-            stamp = (IMAGES_DIR / f"{name}.stamp").read_text().strip()
-            if ref in present and done.get(name) == stamp:
-                continue
-            self.ctr("images", "import", "--digests", str(IMAGES_DIR / f"{name}.tar"))
-            done[name] = stamp
-            record.write_text(json.dumps(done))
+        stamps = {name: (IMAGES_DIR / f"{name}.stamp").read_text().strip() for name in IMAGES}
+        wanted = {ref for name, ref in IMAGES.items() if ref not in present or done.get(name) != stamps[name]}
+        if wanted:
+            ctr = subprocess.Popen([str(TOOLS_BIN / "ctr"), "--address", str(self.sock), "--namespace", "k8s.io",
+                                    "images", "import", "--local", "--discard-unpacked-layers", "-"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                oci_layout.stream(LAYOUT, wanted, ctr.stdin)
+            finally:
+                ctr.stdin.close()
+            if ctr.wait(timeout=900) != 0:
+                raise RuntimeError(f"ctr images import: {ctr.stderr.read().decode()}")
+            record.write_text(json.dumps(stamps))
+        stale = [ref for ref in self.ctr("images", "list", "--quiet").split()
+                 if ref.startswith("localhost/llm-stack/") and ref not in IMAGES.values()]
+        if stale:
+            self.ctr("images", "rm", *stale)
         self.timings["images"] = time.monotonic() - t0
 
     def _cni(self) -> None:
