@@ -1,6 +1,6 @@
 """Each bad value makes `helm template` fail with a message that names the key and the fix,
 never with a Go template stack trace (the schema catches types and unknown keys; the chart's
-_helpers.tpl catches the rules a schema cannot express)."""
+_validate.tpl catches the rules a schema cannot express)."""
 
 from __future__ import annotations
 

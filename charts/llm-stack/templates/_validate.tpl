@@ -125,3 +125,126 @@ with a key the engine enforces (vLLM's VLLM_API_KEY; Ray Serve LLM has none), or
 {{- end -}}
 {{- toYaml $problems -}}
 {{- end -}}
+
+{{/*
+Per-model rules, called by llm-stack.models in this order for each entry. Context of each: dict "root" $
+"key" "models[i]" "model" <the merged model, derived keys set so far> "prefix" <release prefix> "seen"/"hosts"
+<what earlier models took>; modelGpus also "given" (gpus as written) and "derived" (TP×PP).
+*/}}
+
+{{/* At least one model. Context: the chart's root */}}
+{{- define "llm-stack.validate.modelsPresent" -}}
+{{- $problems := list -}}
+{{- if not .Values.models -}}
+{{- $problems = append $problems "models: the list is empty: add at least one model, e.g. models: [{name: my-model, source: hf://org/model}]" -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
+{{/* Names: unique as object names ('.' reads as '-'), and short enough for the objects made from them */}}
+{{- define "llm-stack.validate.modelName" -}}
+{{- $problems := list -}}
+{{- $m := .model -}}
+{{- if hasKey .seen $m.id -}}
+{{- $problems = append $problems (printf "%s.name: %q clashes with %s (names must differ even with '.' read as '-'): rename one of them" .key (toString $m.name) (get .seen $m.id)) -}}
+{{- end -}}
+{{- $_ := set .seen $m.id .key -}}
+{{- /* a RayService's name: KubeRay appends suffixes and takes at most 40; else the Service name, a DNS label */ -}}
+{{- $limit := ternary 40 63 (eq (toString $m.engine) "ray") -}}
+{{- if gt (len $m.fullname) $limit -}}
+{{- $problems = append $problems (printf "%s.name: the object name %q (release prefix %q + model) is %d characters; %s: use a shorter release name or set fullnameOverride (the model name stays its public id)" .key $m.fullname .prefix (len $m.fullname) (ternary "KubeRay takes at most 40 for a RayService (it appends suffixes)" "a Service name is at most 63 (a DNS label)" (eq $limit 40))) -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
+{{/* The model's and its LoRA adapters' sources: a supported URI, no '.' or '..' segment */}}
+{{- define "llm-stack.validate.modelSources" -}}
+{{- $problems := list -}}
+{{- $m := .model -}}
+{{- $key := .key -}}
+{{- $pattern := include "llm-stack.sourcePattern" .root -}}
+{{- $source := toString $m.source -}}
+{{- if not (regexMatch $pattern $source) -}}
+{{- $problems = append $problems (printf "%s.source: %q is not a supported model source: use hf://org/model[@revision], s3://bucket/path, gs://bucket/path, pvc://claim/path or file:///absolute/path" $key $source) -}}
+{{- else if regexMatch "^[a-z0-9]+://(.*/)?\\.\\.?(/|@|$)" $source -}}
+{{- $problems = append $problems (printf "%s.source: %q has a '.' or '..' path segment: name the path without them (the cache folder is made from it and must stay inside the cache)" $key $source) -}}
+{{- end -}}
+{{- range $j, $adapter := $m.lora.adapters -}}
+{{- if not (regexMatch $pattern (toString $adapter.source)) -}}
+{{- $problems = append $problems (printf "%s.lora.adapters[%d].source: %q is not a supported source: use hf://, s3://, gs://, pvc:// or file:///" $key $j (toString $adapter.source)) -}}
+{{- else if regexMatch "^[a-z0-9]+://(.*/)?\\.\\.?(/|@|$)" (toString $adapter.source) -}}
+{{- $problems = append $problems (printf "%s.lora.adapters[%d].source: %q has a '.' or '..' path segment: name the path without them" $key $j (toString $adapter.source)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $m.lora.adapters (not $m.lora.enabled) -}}
+{{- $problems = append $problems (printf "%s.lora.adapters: adapters are listed but lora.enabled is false: set %s.lora.enabled: true" $key $key) -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
+{{/* GPUs: gpus never contradicts TP×PP, a replica splits evenly over its nodes (and only a RayService spans
+nodes), and GPUs are never asked for in resources */}}
+{{- define "llm-stack.validate.modelGpus" -}}
+{{- $problems := list -}}
+{{- $m := .model -}}
+{{- $key := .key -}}
+{{- $tp := int $m.tensorParallelSize -}}
+{{- $pp := int $m.pipelineParallelSize -}}
+{{- if and (not (kindIs "invalid" .given)) (gt (int .given) 0) (ne (int .given) (int .derived)) -}}
+{{- $problems = append $problems (printf "%s.gpus (%d) contradicts tensorParallelSize (%d) × pipelineParallelSize (%d) = %d: set gpus: %d, or remove gpus to derive it" $key (int .given) $tp $pp (int .derived) (int .derived)) -}}
+{{- end -}}
+{{- $gpus := int $m.gpus -}}
+{{- $perNode := int $m.gpusPerNode -}}
+{{- if gt $gpus $perNode -}}
+{{- if ne (mod $gpus $perNode) 0 -}}
+{{- $problems = append $problems (printf "%s: %d GPUs per replica do not split evenly over nodes of gpusPerNode (%d): use a multiple of %d GPUs or change gpusPerNode" $key $gpus $perNode $perNode) -}}
+{{- end -}}
+{{- if eq $m.engine "vllm" -}}
+{{- $problems = append $problems (printf "%s.engine: vllm runs one pod per replica but %d GPUs need %d nodes of %d: use engine: ray for multi-node replicas, or lower tensorParallelSize × pipelineParallelSize to %d" $key $gpus (int $m.nodesPerReplica) $perNode $perNode) -}}
+{{- end -}}
+{{- end -}}
+{{- range $section, $res := dict "requests" $m.resources.requests "limits" $m.resources.limits -}}
+{{- if and $res (hasKey $res $m.gpuResource) -}}
+{{- $problems = append $problems (printf "%s.resources.%s.%s: GPUs are set by gpus / TP×PP (limits == requests): remove it from resources" $key $section $m.gpuResource) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
+{{/* Autoscaling: a provider that can scale the engine, replica counts the API takes, a scale-down window no
+shorter than a cold start, min <= max, a reachable Ray Serve target */}}
+{{- define "llm-stack.validate.modelAutoscaling" -}}
+{{- $problems := list -}}
+{{- $m := .model -}}
+{{- $key := .key -}}
+{{- $as := $m.autoscaling -}}
+{{- $provider := $m.provider -}}
+{{- if and (eq $m.engine "ray") (ne $provider "ray") -}}
+{{- $problems = append $problems (printf "%s.autoscaling.provider: %q cannot scale engine: ray (a RayService/RayCluster has no /scale subresource): remove it, or set provider: ray (Ray Serve autoscaling + KubeRay autoscaler), or use engine: vllm for an HPA/KEDA on queue depth" $key $provider) -}}
+{{- end -}}
+{{- if and (eq $m.engine "vllm") (eq $provider "ray") -}}
+{{- $problems = append $problems (printf "%s.autoscaling.provider: ray needs engine: ray: set provider: hpa (or keda) for engine: vllm" $key) -}}
+{{- end -}}
+{{- $problems = concat $problems (include "llm-stack.validate.replicas" (dict "key" $key "model" $m) | fromYamlArray) -}}
+{{- if and (eq $m.engine "vllm") (gt (int $as.maxReplicas) (int $as.minReplicas)) (lt (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds)) -}}
+{{- $problems = append $problems (printf "%s.autoscaling.scaleDownStabilizationSeconds (%d) is shorter than coldStartSeconds (%d): the %s would drop replicas it must reload within one cold start; set it to at least %d" $key (int $as.scaleDownStabilizationSeconds) (int $m.coldStartSeconds) (upper $provider) (int $m.coldStartSeconds)) -}}
+{{- end -}}
+{{- if gt (int $as.minReplicas) (int $as.maxReplicas) -}}
+{{- $problems = append $problems (printf "%s.autoscaling.minReplicas (%d) is above maxReplicas (%d): raise maxReplicas or lower minReplicas" $key (int $as.minReplicas) (int $as.maxReplicas)) -}}
+{{- end -}}
+{{- if and (eq $m.engine "ray") (gt (int $as.targetOngoingRequests) (int $as.maxOngoingRequests)) -}}
+{{- $problems = append $problems (printf "%s.autoscaling.targetOngoingRequests (%d) is above maxOngoingRequests (%d): a replica could never reach its target; raise maxOngoingRequests or lower the target" $key (int $as.targetOngoingRequests) (int $as.maxOngoingRequests)) -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
+{{/* Without the gateway one host cannot route by model: a host per model */}}
+{{- define "llm-stack.validate.modelHost" -}}
+{{- $problems := list -}}
+{{- $host := .model.routeHost -}}
+{{- if hasKey .hosts $host -}}
+{{- $problems = append $problems (printf "%s.host: %q is also the host of %s; without the gateway one host can serve one model: set a distinct %s.host, or enable gateway.enabled to route by model name" .key (default "(any host)" $host) (get .hosts $host) .key) -}}
+{{- end -}}
+{{- $_ := set .hosts $host .key -}}
+{{- toYaml $problems -}}
+{{- end -}}
