@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 from llmstack import helm, manifests
+from llmstack.paths import PROFILES as PROFILES_DIR
 from llmstack.paths import profiles
 
 # Kubernetes versions every profile must render and validate for
@@ -38,3 +40,36 @@ def of_models(objs, kind: str) -> list[dict]:
 WITHOUT_GATEWAY = ("gateway.enabled=false", "ingress.allowUnauthenticated=true")
 # multi-model's two models, each on its own host, without the gateway
 MULTI_MODEL_PER_HOST = (*WITHOUT_GATEWAY, "models[0].host=qwen.llm.example.com", "models[1].host=llama.llm.example.com")
+
+
+# --- reading rendered objects (the chart content tests) ----------------------------------------------
+
+def profile(name: str):
+    """The objects a shipped profile renders."""
+    return render(PROFILES_DIR / f"{name}.yaml")
+
+
+def pod_specs(objs) -> list[tuple[str, dict]]:
+    """(owner/group, pod spec) of every pod template: Deployments and RayService head/worker groups."""
+    specs = []
+    for d in by_kind(objs, "Deployment"):
+        specs.append((f"Deployment/{d['metadata']['name']}", d["spec"]["template"]["spec"]))
+    for rs in by_kind(objs, "RayService"):
+        cluster = rs["spec"]["rayClusterConfig"]
+        specs.append((f"RayService/{rs['metadata']['name']}/head", cluster["headGroupSpec"]["template"]["spec"]))
+        for group in cluster["workerGroupSpecs"]:
+            specs.append((f"RayService/{rs['metadata']['name']}/{group['groupName']}", group["template"]["spec"]))
+    return specs
+
+
+def containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def model_configs(objs) -> dict[str, dict]:
+    return {json.loads(cm["data"]["model.json"])["name"]: json.loads(cm["data"]["model.json"])
+            for cm in by_kind(objs, "ConfigMap") if "model.json" in cm.get("data", {})}
+
+
+def worker_group(rayservice: dict) -> dict:
+    return rayservice["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chartkit import MULTI_MODEL_PER_HOST, by_kind, render
+from chartkit import MULTI_MODEL_PER_HOST, PROFILE_IDS, by_kind, profile, render, worker_group
 from llmstack.paths import PROFILES
 from netpol import Address, Pod, allowed
 
@@ -99,3 +99,24 @@ def test_egress_can_be_left_open():
     objs = render(PROFILES / "cpu-tiny.yaml", extra=("networkPolicy.egress.enabled=false",))
     worker = pods(objs)["smollm2-135m-instruct/worker"]
     assert allowed(by_kind(objs, "NetworkPolicy"), worker, HUB, 22)
+
+
+@pytest.mark.parametrize("name", PROFILE_IDS)
+def test_every_model_pod_is_under_a_policy_and_ray_listens_where_the_policy_opens(name):
+    """Deny by default (tests/chart/test_network_policy.py checks who may reach what); Ray picks four of its
+    ports at random unless told, so every Ray pod pins them to the ones the policy opens."""
+    objs = profile(name)
+    policies = by_kind(objs, "NetworkPolicy")
+    for rs in by_kind(objs, "RayService"):
+        cluster = rs["spec"]["rayClusterConfig"]
+        for params in [cluster["headGroupSpec"]["rayStartParams"], worker_group(rs)["rayStartParams"]]:
+            assert {k: params[k] for k in ("node-manager-port", "object-manager-port", "runtime-env-agent-port",
+                                           "dashboard-agent-grpc-port")} == \
+                {"node-manager-port": "6380", "object-manager-port": "6381", "runtime-env-agent-port": "6382",
+                 "dashboard-agent-grpc-port": "6383"}
+            assert (params["min-worker-port"], params["max-worker-port"]) == ("10002", "19999")
+        pod_labels = worker_group(rs)["template"]["metadata"]["labels"]
+        assert any(pol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items() for pol in policies)
+    for d in by_kind(objs, "Deployment"):
+        pod_labels = d["spec"]["template"]["metadata"]["labels"]
+        assert any(pol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items() for pol in policies)
