@@ -73,3 +73,22 @@ def model_configs(objs) -> dict[str, dict]:
 
 def worker_group(rayservice: dict) -> dict:
     return rayservice["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
+
+
+# --- the catalogue of broken values (tests/bad_values): one file per mistake, read by the chart tier (helm) and the
+# cli tier (llmstack validate) ----------------------------------------------------------------------------------------
+
+BAD_VALUES = sorted((Path(__file__).parent / "bad_values").glob("*.yaml"))
+RENDERS = "renders"
+
+
+def bad_values_expectations(path: Path) -> tuple[str, str, str]:
+    """(key, message) that `llmstack validate` must report, and what `helm template` must fail with (or `renders`,
+    for a rule only llmstack validate knows), from the file's first two lines:
+    `# expect: KEY: MESSAGE` (KEY FILE: the file itself) and `# helm: TEXT`."""
+    first, second = path.read_text().splitlines()[:2]
+    assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: KEY: MESSAGE'"
+    assert second.startswith("# helm: "), f"{path.name}: second line must be '# helm: TEXT' or '# helm: renders ...'"
+    key, _, message = first.removeprefix("# expect: ").partition(": ")
+    helm_text = second.removeprefix("# helm: ")
+    return (str(path) if key == "FILE" else key), message, (RENDERS if helm_text.startswith(RENDERS) else helm_text)

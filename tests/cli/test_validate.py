@@ -1,19 +1,19 @@
 """`llmstack validate` as a user runs it (real process, real helm): every profile passes, and each broken
-values file under bad_values/ produces exactly the error its first line names."""
+values file of the catalogue (tests/bad_values) produces exactly the error its first line names."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from chartkit import BAD_VALUES, bad_values_expectations
 from llmstack.paths import ROOT, profiles
 
 pytestmark = pytest.mark.chart
-BAD = sorted((Path(__file__).parent / "bad_values").glob("*.yaml"))
+BAD = BAD_VALUES
 
 
 def llmstack(*args: str) -> subprocess.CompletedProcess:
@@ -22,13 +22,6 @@ def llmstack(*args: str) -> subprocess.CompletedProcess:
         args = (*args, "--dry-run", "off")
     return subprocess.run([sys.executable, "-m", "llmstack.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
-
-
-def expected(path: Path) -> tuple[str, str]:
-    line = path.read_text().splitlines()[0]
-    assert line.startswith("# expect: "), f"{path.name}: first line must be '# expect: KEY: MESSAGE'"
-    key, _, message = line.removeprefix("# expect: ").partition(": ")
-    return (str(path) if key == "FILE" else key), message
 
 
 def test_there_are_at_least_fifteen_broken_files():
@@ -47,7 +40,7 @@ def test_a_broken_file_gets_its_exact_error(bad):
     proc = llmstack("validate", "-f", str(bad), "--output", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    key, message = expected(bad)
+    key, message, _ = bad_values_expectations(bad)
     assert not report["valid"]
     assert {"level": "error", "key": key, "message": message} in report["errors"], report["errors"]
     assert "Traceback" not in proc.stderr and "template:" not in proc.stdout  # no Go template stack
