@@ -12,8 +12,10 @@
 #   pause             tools/pause, from scratch: the sandbox image of the test node
 # Cached: an image is rebuilt only when the hash of its inputs (its recipe, the files it copies, the locks, its
 # parent's hash) changed; a rebuild with nothing changed takes a second. Disk is spent once: buildah's storage is
-# scratch, emptied at the end (a parent a rebuild needs is loaded back from the layout), the multi-GB wheels of
-# the serving base are deleted once it is built, and the layout keeps only the images this script builds now.
+# scratch, emptied at the end (a parent a rebuild needs is loaded back from the layout: minutes for the serving
+# base), the multi-GB wheels of the serving base are deleted once it is built, and the layout keeps only the
+# images this script builds now. LLMSTACK_KEEP_BUILDAH=1 keeps buildah's storage (6.5 GB more, superseded images
+# pruned) so that a change to the serving package rebuilds its image in seconds: for a machine with disk to spare.
 # Prints each image's size and build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +32,23 @@ for tool in buildah mmdebstrap go; do
   command -v "$tool" >/dev/null || { echo "images: $tool is missing: run \`make setup\`" >&2; exit 1; }
 done
 B=(buildah --root "$ROOT/$STORE/storage" --runroot "$ROOT/$STORE/run" --storage-driver overlay)
-# buildah's storage is scratch: emptied on the way out, whatever happened
-trap '"${B[@]}" rm --all >/dev/null 2>&1; "${B[@]}" rmi --all --force >/dev/null 2>&1; rm -rf "$STORE" "$WHEELS/base"' EXIT
+# buildah's storage is scratch: emptied on the way out, whatever happened (or, kept, pruned to the current images)
+cleanup() {
+  "${B[@]}" rm --all >/dev/null 2>&1 || true
+  if [[ ${LLMSTACK_KEEP_BUILDAH:-0} == 1 ]]; then
+    local ref
+    for ref in $("${B[@]}" images --format '{{.Name}}:{{.Tag}}' 2>/dev/null); do  # (after a failure: none known)
+      [[ ${#CURRENT[@]} -eq 0 || " ${CURRENT[*]} " == *" $ref "* ]] || "${B[@]}" rmi "$ref" >/dev/null 2>&1 || true
+    done
+    "${B[@]}" rmi --prune >/dev/null 2>&1 || true
+  else
+    "${B[@]}" rmi --all --force >/dev/null 2>&1 || true
+    rm -rf "$STORE"
+  fi
+  rm -rf "$WHEELS/base"
+}
+CURRENT=()  # the refs this run builds or keeps (filled in as they are known)
+trap cleanup EXIT
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 files_of() { git ls-files "$@"; }  # the tracked sources of a folder, in a stable order
@@ -49,12 +66,13 @@ in_store() {
     || "${B[@]}" tag "$(cd "$OUT" && "${B[@]}" pull -q "oci:$(basename "$LAYOUT"):$1")" "$1"
 }
 mb() { echo $(( $("$PY" -m llmstack.oci_layout size "$LAYOUT" "$1") / 1000000 )); }
-# finish NAME REF HASH SECONDS: put the image in the layout, write the stamp, print what was built
+# finish NAME REF HASH T0: put the image in the layout, write the stamp, print what was built and how long it took
+# since T0 (a $SECONDS value), the push (compression) included
 finish() {
   "${B[@]}" push -q "$2" "oci:$ROOT/$LAYOUT:$2"
   echo "$3" > "$OUT/$1.stamp"
   built+=("$1")
-  printf 'images: built %-17s %-46s %6s MB in %4d s\n' "$1" "$2" "$(mb "$2")" "$4"
+  printf 'images: built %-17s %-46s %6s MB in %4d s\n' "$1" "$2" "$(mb "$2")" $((SECONDS - $4))
 }
 report() {  # NAME REF: an image that was up to date
   printf 'images: up to date %-12s %-46s %6s MB\n' "$1" "$2" "$(mb "$2")"
@@ -74,7 +92,7 @@ if fresh debian "$DEBIAN" "$debian_hash"; then report debian "$DEBIAN"; else
   "${B[@]}" config --label org.opencontainers.image.title="Debian 12 minbase (llm-stack)" "$c"
   "${B[@]}" commit -q --rm "$c" "$DEBIAN" >/dev/null
   rm -f "$rootfs"
-  finish debian "$DEBIAN" "$debian_hash" $((SECONDS - t0))
+  finish debian "$DEBIAN" "$debian_hash" "$t0"
 fi
 
 # --- wheels: what the builds install, downloaded on the host from the pinned locks ----------------------------
@@ -98,9 +116,10 @@ if [[ ! -f $WHEELS/stamp || $(cat "$WHEELS/stamp") != "$wheels_stamp" ]]; then
 fi
 
 # bud NAME REF HASH DOCKERFILE WHEEL_DIR SMOKE [--build-arg ...]: a Dockerfile build, offline from WHEEL_DIR; then
-# SMOKE (a command) runs in the new image as its user, so an image that cannot start its program is never written
+# SMOKE (a command) runs in the new image as its user, so an image that cannot start its program is never written.
+# Its time is counted from $t0, which the caller sets (so that loading the parent counts too).
 bud() {
-  local name=$1 ref=$2 hash=$3 dockerfile=$4 wheels=$5 smoke=$6 t0=$SECONDS
+  local name=$1 ref=$2 hash=$3 dockerfile=$4 wheels=$5 smoke=$6
   shift 6
   "${B[@]}" bud --quiet --isolation chroot --layers -f "$dockerfile" -t "$ref" \
     -v "$ROOT/$wheels:/wheels:ro" --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels "$@" . >/dev/null
@@ -112,7 +131,7 @@ bud() {
       echo "$out" >&2; echo "images: $name: \`$smoke\` failed in the new image" >&2; exit 1; }
     "${B[@]}" rm "$c" >/dev/null
   fi
-  finish "$name" "$ref" "$hash" $((SECONDS - t0))
+  finish "$name" "$ref" "$hash" "$t0"
 }
 
 # --- serving, CPU flavour: its base, then the shared recipe on top ----------------------------------------------
@@ -125,6 +144,7 @@ if fresh serving-cpu-base "$CPU_BASE" "$base_hash"; then report serving-cpu-base
   cp "$WHEELS/serving-image.lock" "$WHEELS/base/"
   download "$SERVING_PY" "$WHEELS/base" "$WHEELS/base/serving-image.lock"
   echo "images: serving base wheels downloaded in $((SECONDS - t0)) s ($(du -sh "$WHEELS/base" | cut -f1))"
+  t0=$SECONDS
   in_store "$DEBIAN"
   bud serving-cpu-base "$CPU_BASE" "$base_hash" images/serving/cpu-base/Dockerfile "$WHEELS/base" "" \
     --build-arg DEBIAN="$DEBIAN"
@@ -133,6 +153,7 @@ fi
 serving_hash=$(hash_of <(echo "$base_hash") $(files_of images/serving))
 SERVING=localhost/llm-stack/serving:$VERSION-cpu
 if fresh serving-cpu "$SERVING" "$serving_hash"; then report serving-cpu "$SERVING"; else
+  t0=$SECONDS
   in_store "$CPU_BASE"
   # vLLM's CPU kernels load (their shared libraries are all there), the command runs
   bud serving-cpu "$SERVING" "$serving_hash" images/serving/Dockerfile "$WHEELS/serving" \
@@ -143,6 +164,7 @@ fi
 gateway_hash=$(hash_of <(echo "$debian_hash") $(files_of images/gateway))
 GATEWAY=localhost/llm-stack/gateway:$VERSION
 if fresh gateway "$GATEWAY" "$gateway_hash"; then report gateway "$GATEWAY"; else
+  t0=$SECONDS
   in_store "$DEBIAN"
   bud gateway "$GATEWAY" "$gateway_hash" images/gateway/Dockerfile "$WHEELS/gateway" \
     "llm-gateway hash-key smoke && python3 -c 'import llm_gateway.app'" --build-arg BASE="$DEBIAN"
@@ -162,7 +184,8 @@ if fresh pause "$PAUSE" "$pause_hash"; then report pause "$PAUSE"; else
     --label org.opencontainers.image.title="pause (llm-stack test node)" "$c"
   "${B[@]}" commit -q --rm "$c" "$PAUSE" >/dev/null
   rm -rf "$bin"
-  finish pause "$PAUSE" "$pause_hash" $((SECONDS - t0))
+  finish pause "$PAUSE" "$pause_hash" "$t0"
 fi
-"$PY" -m llmstack.oci_layout prune "$LAYOUT" "$DEBIAN" "$CPU_BASE" "$SERVING" "$GATEWAY" "$PAUSE" | sed 's/^/images: /'
+CURRENT=("$DEBIAN" "$CPU_BASE" "$SERVING" "$GATEWAY" "$PAUSE")
+"$PY" -m llmstack.oci_layout prune "$LAYOUT" "${CURRENT[@]}" | sed 's/^/images: /'
 echo "images: ${#built[@]} built${built:+ (${built[*]})}, in the OCI layout $LAYOUT ($(du -sh "$LAYOUT" | cut -f1))"
