@@ -22,8 +22,8 @@ from pyhelm3 import Client
 
 from llmstack.apiserver import SERVICE_CIDR, ApiServer
 from llmstack.local import free_port, start
+from llmstack.local.netns import Namespace, network_namespace
 from llmstack.paths import STACK_CHART, TOOLS_BIN, crds_dir, helm_binary
-from netns import Namespace, network_namespace
 
 PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "coredns")
 POD_CIDR = "10.253.0.0/24"  # the real node's pod bridge (services: llmstack.apiserver.SERVICE_CIDR)

@@ -38,7 +38,7 @@ def start_gateway(tmp: Path, name: str, source: Path, procs: list) -> str:
 def start_targets(tmp: Path, baseline: Path | None = None) -> tuple[dict[str, str], list]:
     procs, urls = [], {}
     up = free_port()
-    procs.append(start("upstream", [sys.executable, str(ROOT / "scripts/fake_openai_upstream.py"), "--port", str(up)],
+    procs.append(start("upstream", [sys.executable, "-m", "llmstack.local.fake_upstream", "--port", str(up)],
                        tmp, http_ok(up, "/fake/stats")))
     urls["direct"] = f"http://127.0.0.1:{up}"
     bare = free_port()

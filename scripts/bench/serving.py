@@ -27,12 +27,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from llmstack.local import SERVING_VENV, Proc, free_port, http_ok, start
+from llmstack.local.netns import NamespaceUnavailable, network_namespace
+from llmstack.local.ray import ray_serve
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from llmstack.local import SERVING_VENV  # noqa: E402
-from netns import NamespaceUnavailable, network_namespace  # noqa: E402
-from procs import Proc, free_port, http_ok, start  # noqa: E402
-from servingkit import ray_serve  # noqa: E402
 
 VENV = SERVING_VENV / "bin"
 ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "2", "TOKENIZERS_PARALLELISM": "false",

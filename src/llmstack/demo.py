@@ -33,6 +33,7 @@ from llmstack.local import (
     start,
     wait_until,
 )
+from llmstack.local.ray import deploy, head_argv
 from llmstack.paths import PROFILES, ROOT
 
 STATE_DIR = Path(os.environ.get("LLMSTACK_DEMO_DIR") or ROOT / ".tools" / "demo")  # tests use their own
@@ -110,17 +111,11 @@ def _up(state: dict, loadtest_s: float) -> None:
            "HOME": os.environ.get("HOME", str(STATE_DIR))}
     address = f"http://127.0.0.1:{ports['dashboard']}"
     say(f"starting Ray (head, {ports['gcs']}) and deploying the cpu-tiny profile's Serve app ({model})")
-    ray = [str(SERVING_VENV / "bin" / "ray"), "start", "--head", "--block", "--num-cpus=8", f"--port={ports['gcs']}",
-           "--dashboard-host=127.0.0.1", f"--dashboard-port={ports['dashboard']}",
-           f"--min-worker-port={RAY_WORKER_PORTS[0]}", f"--max-worker-port={RAY_WORKER_PORTS[1]}",
-           f"--metrics-export-port={ports['ray_metrics']}", f"--temp-dir={STATE_DIR / 'ray'}", "--disable-usage-stats"]
+    ray = head_argv(8, ports["gcs"], ports["dashboard"], RAY_WORKER_PORTS, STATE_DIR / "ray", ports["ray_metrics"])
     head = start("ray-head", ray, STATE_DIR, http_ok(ports["dashboard"], "/api/version"), timeout=180, env=env)
     state["sessions"]["ray-head"] = head.popen.pid
     _save(state)
-    serve = str(SERVING_VENV / "bin" / "serve")
-    wait_until(lambda: subprocess.run([serve, "deploy", str(STATE_DIR / "serve.yaml"), "-a", address],
-                                      capture_output=True, env=env, timeout=120).returncode == 0, 120,
-               f"serve deploy (logs in {STATE_DIR})")
+    wait_until(lambda: deploy(STATE_DIR / "serve.yaml", address, env), 120, f"serve deploy (logs in {STATE_DIR})")
     wait_until(lambda: serve_running(address, env), 420, f"the Serve application RUNNING (logs in {STATE_DIR})",
                interval=3)
     say(f"Serve app RUNNING after {time.monotonic() - t0:.0f} s")

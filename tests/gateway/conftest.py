@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from gatewaykit import KEYS, keys_file, upstream_mode
-from llmstack.paths import ROOT
 from procs import Proc, free_port, http_ok, start, tcp_open
 
 
@@ -28,7 +27,7 @@ def upstreams(logs):
     try:
         for name in ("a", "b", "c"):
             port = free_port()
-            procs.append(start(f"upstream-{name}", [sys.executable, str(ROOT / "scripts" / "fake_openai_upstream.py"),
+            procs.append(start(f"upstream-{name}", [sys.executable, "-m", "llmstack.local.fake_upstream",
                                                     "--port", str(port), "--name", name],
                                logs, http_ok(port, "/fake/stats")))
             ports[name] = port

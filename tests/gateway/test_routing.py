@@ -12,8 +12,7 @@ import time
 import pytest
 
 from gatewaykit import Client, route, upstream_mode, upstream_stats, wait_until
-from llmstack.paths import ROOT
-from netns import network_namespace
+from llmstack.local.netns import network_namespace
 from procs import free_port, http_ok, start
 
 pytestmark = pytest.mark.gateway
@@ -124,7 +123,7 @@ def test_a_backend_that_vanishes_without_a_word_is_noticed_in_seconds(gateway, l
     client gets an answer in seconds instead of after the read timeout (10 minutes)."""
     with network_namespace("gone") as ns:
         port = free_port()
-        upstream = start("vanishing-upstream", ns.wrap([sys.executable, str(ROOT / "scripts/fake_openai_upstream.py"),
+        upstream = start("vanishing-upstream", ns.wrap([sys.executable, "-m", "llmstack.local.fake_upstream",
                                                         "--port", str(port), "--host", ns.address, "--name", "v"]),
                          logs, http_ok(port, "/fake/stats", ns.address))
         try:

@@ -25,9 +25,10 @@ import yaml
 from chartkit import by_kind
 from gatewaykit import keys_file
 from llmstack import dashboards, helm, queue_depth
+from llmstack.local.ray import ray_serve
 from llmstack.paths import PROFILES, ROOT
 from procs import free_port, http_ok, kill_session, start
-from servingkit import SERVING_VENV, VLLM_ENV, model_config, ray_serve
+from servingkit import SERVING_VENV, VLLM_ENV, model_config
 
 pytestmark = [pytest.mark.observability, pytest.mark.slow]
 

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from chartkit import by_kind, render
+from llmstack.local.ray import ray_serve
 from llmstack.paths import PROFILES
 from procs import free_port
-from servingkit import SERVING_VENV, VLLM_ENV, get, post, ray_serve
+from servingkit import SERVING_VENV, VLLM_ENV, get, post
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 

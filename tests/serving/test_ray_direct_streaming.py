@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from chartkit import by_kind, render
+from llmstack.local.netns import NamespaceUnavailable, network_namespace
+from llmstack.local.ray import ray_serve
 from llmstack.paths import PROFILES
-from netns import NamespaceUnavailable, network_namespace
-from servingkit import SERVING_VENV, VLLM_ENV, get, post, ray_serve
+from servingkit import SERVING_VENV, VLLM_ENV, get, post
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """FakeOpenAIUpstream: a fast stand-in for a model server, for the gateway's tests and benchmarks.
 
 It stands for what is outside the gateway (vLLM), answering OpenAI-shaped responses instantly, so the
