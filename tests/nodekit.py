@@ -76,9 +76,12 @@ class RealNode:
         self.procs.append(start(name, argv, self.root, ready, timeout=timeout, env=env))
         self.timings[name] = time.monotonic() - t0
 
+    def ctr_argv(self, *args: str) -> list[str]:
+        """`ctr` on this node's containerd, in the namespace the kubelet's CRI uses."""
+        return [str(TOOLS_BIN / "ctr"), "--address", str(self.sock), "--namespace", "k8s.io", *args]
+
     def ctr(self, *args: str, timeout: float = 900) -> str:
-        proc = subprocess.run([str(TOOLS_BIN / "ctr"), "--address", str(self.sock), "--namespace", "k8s.io", *args],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(self.ctr_argv(*args), capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)}: {proc.stderr}")
         return proc.stdout
@@ -141,8 +144,7 @@ state = "{self.root / 'containerd-state'}"
         stamps = {name: (IMAGES_DIR / f"{name}.stamp").read_text().strip() for name in IMAGES}
         wanted = {ref for name, ref in IMAGES.items() if ref not in present or done.get(name) != stamps[name]}
         if wanted:
-            ctr = subprocess.Popen([str(TOOLS_BIN / "ctr"), "--address", str(self.sock), "--namespace", "k8s.io",
-                                    "images", "import", "--local", "--discard-unpacked-layers", "-"],
+            ctr = subprocess.Popen(self.ctr_argv("images", "import", "--local", "--discard-unpacked-layers", "-"),
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 oci_layout.stream(LAYOUT, wanted, ctr.stdin)
