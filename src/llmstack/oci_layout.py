@@ -27,16 +27,21 @@ def index(layout: Path) -> dict:
     return json.loads((layout / "index.json").read_text())
 
 
+def _name(entry: dict) -> str:
+    """The image name of an index entry ("" when it has none)."""
+    return entry.get("annotations", {}).get(REF_NAME, "")
+
+
 def refs(layout: Path) -> set[str]:
     """The image names the layout holds."""
     if not (layout / "index.json").is_file():
         return set()
-    return {m.get("annotations", {}).get(REF_NAME, "") for m in index(layout)["manifests"]} - {""}
+    return {_name(m) for m in index(layout)["manifests"]} - {""}
 
 
 def _entries(layout: Path, names: set[str]) -> list[dict]:
-    found = [m for m in index(layout)["manifests"] if m.get("annotations", {}).get(REF_NAME) in names]
-    lacking = names - {m["annotations"][REF_NAME] for m in found}
+    found = [m for m in index(layout)["manifests"] if _name(m) in names]
+    lacking = names - {_name(m) for m in found}
     if lacking:
         raise KeyError(f"not in {layout}: {', '.join(sorted(lacking))} (run `make images`)")
     return found
@@ -62,7 +67,7 @@ def prune(layout: Path, keep: set[str]) -> int:
     """Keep the images named in `keep`; delete the other index entries and every blob none of the kept reaches.
     Returns the bytes freed."""
     doc = index(layout)
-    doc["manifests"] = [m for m in doc["manifests"] if m.get("annotations", {}).get(REF_NAME) in keep]
+    doc["manifests"] = [m for m in doc["manifests"] if _name(m) in keep]
     (layout / "index.json").write_text(json.dumps(doc))
     live = {d for m in doc["manifests"] for d in blobs_of(layout, m)}
     freed = 0
