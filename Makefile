@@ -47,7 +47,7 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy, LiteLL
 bench-serving: setup ## direct vLLM vs the Ray Serve app (default and direct streaming), CPU, tiny and realistic models
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
 
-generate: setup ## regenerate the dashboards, values/addons/ and the charts' README values tables from their sources
+generate: setup ## regenerate from their sources: dashboards, values/addons/, the model contract's files (schema, modelDefaults, llm_serving/contract.py), the charts' READMEs
 	.venv/bin/python -m llmstack.generate
 
 dashboards: generate ## same as generate (the dashboards are part of it)

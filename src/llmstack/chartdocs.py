@@ -58,8 +58,7 @@ def _default(values: dict, key: str) -> str:
     return f"`{text.replace('|', '&#124;')}`"
 
 
-def values_table(values_yaml: Path) -> str:
-    text = values_yaml.read_text()
+def values_table(text: str) -> str:
     values = yaml.safe_load(text)
     out: list[str] = []
     for line in text.splitlines():
@@ -73,7 +72,9 @@ def values_table(values_yaml: Path) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def readme(chart: Path) -> str:
+def readme(chart: Path, values_text: str | None = None) -> str:
+    """The chart's README; `values_text`: its values.yaml as about to be generated (else the file's)."""
+    table = values_table(values_text or (chart / "values.yaml").read_text())
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
     intro = INTROS[meta["name"]].replace("{version}", meta["version"])
     return (f"# {meta['name']}\n\n"
@@ -82,8 +83,11 @@ def readme(chart: Path) -> str:
             f"![AppVersion: {meta['appVersion']}](https://img.shields.io/badge/AppVersion-{meta['appVersion']}"
             f"-informational)\n\n{meta['description'].strip()}\n\n{intro}\n"
             f"Requires Kubernetes {meta.get('kubeVersion', '')}. Every value is typed in `values.schema.json`; "
-            f"unknown keys are refused.\n\n## Parameters\n\n{values_table(chart / 'values.yaml')}")
+            f"unknown keys are refused.\n\n## Parameters\n\n{table}")
 
 
-def rendered() -> dict[Path, str]:
-    return {chart / "README.md": readme(chart) for chart in (STACK_CHART, GATEWAY_CHART)}
+def rendered(values_texts: dict[Path, str] | None = None) -> dict[Path, str]:
+    """Each chart's README.md; `values_texts`: values.yaml files about to be generated, by path."""
+    texts = values_texts or {}
+    return {chart / "README.md": readme(chart, texts.get(chart / "values.yaml"))
+            for chart in (STACK_CHART, GATEWAY_CHART)}

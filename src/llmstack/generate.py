@@ -1,6 +1,8 @@
 """`make generate`: write the files generated from the project's definitions -- the Grafana dashboards
-(charts/llm-stack/dashboards/), the add-on chart values (values/addons/), each chart's README.md with its values
-table, and the gateway image's requirements (the closure of its package's dependencies in requirements/dev.lock).
+(charts/llm-stack/dashboards/), the add-on chart values (values/addons/), what the model contract
+(charts/llm-stack/files/model.yaml) defines (the schema's model section, values.yaml's modelDefaults, the serving
+package's llm_serving/contract.py), each chart's README.md with its values table, and the gateway image's
+requirements (the closure of its package's dependencies in requirements/dev.lock).
 `--check` writes nothing and exits 1 when a committed file differs from what the generators produce now."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmstack import addons, chartdocs, dashboards
+from llmstack import addons, chartdocs, dashboards, model_contract
 from llmstack.paths import ROOT, STACK_CHART
 
 DASHBOARDS_DIR = STACK_CHART / "dashboards"
@@ -32,7 +34,9 @@ def gateway_requirements() -> str:
 def generated() -> dict[Path, str]:
     files = {DASHBOARDS_DIR / name: text for name, text in dashboards.rendered().items()}
     files.update({addons.ADDONS_DIR / name: text for name, text in addons.rendered().items()})
-    files.update(chartdocs.rendered())
+    contract = model_contract.rendered()  # the schema's model section, values.yaml's modelDefaults, llm_serving's
+    files.update(contract)
+    files.update(chartdocs.rendered(contract))
     files[GATEWAY_REQUIREMENTS] = gateway_requirements()
     return files
 

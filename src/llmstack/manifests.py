@@ -77,7 +77,8 @@ def model_facts(objs: list[dict]) -> list[ModelFacts]:
         auto = cfg["deploymentConfig"]["autoscaling_config"]
         name = cm["metadata"]["name"].removesuffix("-config")
         pods, surge, strategy, autoscaler = 1, "", "", ""
-        if cfg["engine"] == "ray":
+        engine = "ray" if ("RayService", name) in by_name else "vllm"
+        if engine == "ray":
             spec = by_name[("RayService", name)]["spec"]
             group = spec["rayClusterConfig"]["workerGroupSpecs"][0]
             pods, pod_spec = group.get("numOfHosts", 1), group["template"]["spec"]
@@ -89,7 +90,7 @@ def model_facts(objs: list[dict]) -> list[ModelFacts]:
             surge = str((deployment.get("strategy") or {}).get("rollingUpdate", {}).get("maxSurge", ""))
             autoscaler = ("hpa" if ("HorizontalPodAutoscaler", name) in by_name
                           else "keda" if ("ScaledObject", name) in by_name else "")
-        out.append(ModelFacts(f"models[{i}]", cfg["name"], cfg["source"], cfg["engine"], cfg["tensorParallelSize"],
+        out.append(ModelFacts(f"models[{i}]", cfg["name"], cfg["source"], engine, cfg["tensorParallelSize"],
                               cfg["pipelineParallelSize"], cfg["gpus"], pods, auto["min_replicas"],
                               auto["max_replicas"], cfg.get("vllm") or {}, _node_labels(pod_spec), autoscaler,
                               surge, strategy))

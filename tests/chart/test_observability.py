@@ -14,6 +14,7 @@ import yaml
 from chartkit import PROFILE_IDS, PROFILES, by_kind, of_models, render
 from llmstack import addons, generate, queue_depth
 from llmstack.paths import PROFILES as PROFILE_DIR
+from llmstack.values import coalesced
 
 pytestmark = pytest.mark.chart
 
@@ -22,6 +23,13 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 def models_of(objs) -> list[dict]:
     return [json.loads(cm["data"]["model.json"]) for cm in by_kind(objs, "ConfigMap") if "model.json" in cm["data"]]
+
+
+def cold_start_seconds(profile, name: str) -> int:
+    """A model's coldStartSeconds as the values give it (its entry, else modelDefaults, else the chart's)."""
+    values = coalesced([profile])
+    entry = next(m for m in values["models"] if m["name"] == name)
+    return entry.get("coldStartSeconds", values["modelDefaults"]["coldStartSeconds"])
 
 
 def test_committed_generated_files_match_their_generators():
@@ -45,13 +53,14 @@ def test_an_hpa_on_queue_depth_for_each_scaling_vllm_model_and_none_for_ray(prof
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(objs, "HorizontalPodAutoscaler")}
     deployments = {d["metadata"]["name"] for d in by_kind(objs, "Deployment")}
     assert set(hpas) <= deployments, "an HPA may only target a Deployment (RayServices have no /scale)"
+    rayservices = {r["metadata"]["name"] for r in by_kind(objs, "RayService")}
     for cm in by_kind(objs, "ConfigMap"):
         if "model.json" not in cm["data"]:
             continue
         cfg = json.loads(cm["data"]["model.json"])
         name = cm["metadata"]["name"].removesuffix("-config")  # the model's Deployment / RayService
         auto = cfg["deploymentConfig"]["autoscaling_config"]
-        if cfg["engine"] == "ray" or auto["max_replicas"] == auto["min_replicas"]:
+        if name in rayservices or auto["max_replicas"] == auto["min_replicas"]:
             assert name not in hpas
             continue
         hpa = hpas[name]["spec"]
@@ -59,9 +68,9 @@ def test_an_hpa_on_queue_depth_for_each_scaling_vllm_model_and_none_for_ray(prof
         assert metric["metric"]["name"] == queue_depth.definition()["metricName"]
         assert metric["metric"]["selector"]["matchLabels"] == {"model_name": cfg["name"]}
         assert (hpa["minReplicas"], hpa["maxReplicas"]) == (auto["min_replicas"], auto["max_replicas"])
-        assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= cfg["coldStartSeconds"]
-        assert {p["periodSeconds"] for p in hpa["behavior"]["scaleUp"]["policies"]} == {
-            min(1800, cfg["coldStartSeconds"])}
+        cold_start = cold_start_seconds(profile, cfg["name"])
+        assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= cold_start
+        assert {p["periodSeconds"] for p in hpa["behavior"]["scaleUp"]["policies"]} == {min(1800, cold_start)}
 
 
 def test_the_adapter_serves_the_metric_the_hpa_reads():
@@ -94,7 +103,7 @@ def test_keda_provider_renders_a_scaled_object_with_the_same_query_instead_of_th
         "namespace, model_name", f'namespace="{ns}",model_name="{cfg["name"]}"')
     assert trigger["metadata"]["ignoreNullValues"] == "false"
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
-        "stabilizationWindowSeconds"] >= cfg["coldStartSeconds"]
+        "stabilizationWindowSeconds"] >= cold_start_seconds(PROFILE_DIR / "l4-8b.yaml", cfg["name"])
 
 
 def test_monitoring_objects_only_where_the_crds_are_served_and_switchable():

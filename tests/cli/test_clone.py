@@ -28,7 +28,8 @@ def clone(tmp_path_factory):
 def run(clone, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
     # the clone's own code first; the toolchain (python packages, helm, Go caches) is this checkout's: installing
     # it again would only download the same pinned files
-    env = {**os.environ, "PYTHONPATH": str(clone / "src"), "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}",
+    packages = [clone / "src", clone / "images" / "serving" / "src", clone / "images" / "gateway" / "src"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, packages)), "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}",
            "GOMODCACHE": str(ROOT / ".tools" / "go" / "crds-modules")}
     env.pop("LLMSTACK_CRDS", None)
     return subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout)

@@ -85,9 +85,21 @@ Deep merge of two maps: maps merge key by key, anything else in "over" replaces 
 {{- toYaml $out -}}
 {{- end -}}
 
-{{/* Accepted model source URI schemes; one place for the template check and its message. */}}
+{{/* The model contract (files/model.yaml): the one definition of a model entry, which `make generate` also
+turns into the schema's model section, values.yaml's modelDefaults and the serving package's key sets. */}}
+{{- define "llm-stack.contract" -}}
+{{- .Files.Get "files/model.yaml" -}}
+{{- end -}}
+
+{{/* Accepted model source URIs, composed from the contract's grammar (llmstack.model_contract.source_pattern
+writes the same string for the serving package). */}}
 {{- define "llm-stack.sourcePattern" -}}
-^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|s3://[a-z0-9][a-z0-9.-]{1,62}(/[^\s]*)?|gs://[a-z0-9][a-z0-9._-]{1,62}(/[^\s]*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?|file:///[^\s]*)$
+{{- $sources := (include "llm-stack.contract" . | fromYaml).sources -}}
+{{- $alternatives := list -}}
+{{- range $sources.schemes -}}
+{{- $alternatives = append $alternatives (printf "%s://%s%s" .scheme .location (ternary (printf "(@%s)?" $sources.revision) "" (default false .revision))) -}}
+{{- end -}}
+^({{ join "|" $alternatives }})$
 {{- end -}}
 
 {{/* Name and port of the gateway's Service: the subchart under its alias "gateway" (llm-common computes

@@ -13,6 +13,7 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $seen := dict -}}  {{- /* rules' memory across models: object ids and hosts already taken */ -}}
 {{- $hosts := dict -}}
 {{- $prefix := include "llm-stack.fullname" $root -}}
+{{- $contract := include "llm-stack.contract" $root | fromYaml -}}
 {{- $errors = concat $errors (include "llm-stack.validate.release" $root | fromYamlArray) -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelsPresent" $root | fromYamlArray) -}}
 {{- range $i, $entry := .Values.models -}}
@@ -46,7 +47,10 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- end -}}
 {{- /* the serving package's config: the same object for the ConfigMap and serveConfigV2 args */ -}}
 {{- $as := $m.autoscaling -}}
-{{- $config := pick $m "name" "source" "engine" "tensorParallelSize" "pipelineParallelSize" "gpus" "vllm" "lora" "coldStartSeconds" -}}
+{{- $config := dict -}}
+{{- range $k, $entry := $contract.keys -}}
+{{- if $entry.config -}}{{- $_ := set $config $k (get $m $k) -}}{{- end -}}
+{{- end -}}
 {{- $_ := set $config "cacheDir" $root.Values.modelCache.mountPath -}}
 {{- $_ := set $config "verifyCache" $root.Values.modelCache.verify -}}
 {{- /* vLLM aborts in-flight requests on SIGTERM unless given a shutdown timeout: drain within the grace period */ -}}

@@ -8,8 +8,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SOURCE = re.compile(
-    r"^(?P<scheme>hf|s3|gs|pvc|file)://(?P<location>[^@\s]+?)(@(?P<revision>[A-Za-z0-9._/-]+))?$")
+from llm_serving import contract
+
+SOURCE = re.compile(contract.SOURCE_PATTERN)
 
 
 class ConfigError(ValueError):
@@ -24,32 +25,27 @@ class Source:
 
     @classmethod
     def parse(cls, uri: str, key: str = "source") -> Source:
-        match = SOURCE.match(uri or "")
-        if not match:
-            raise ConfigError(f"{key}: {uri!r} is not a supported model source: use hf://org/model[@revision], "
-                              "s3://bucket/path, gs://bucket/path, pvc://claim/path or file:///absolute/path")
-        scheme, location, revision = match["scheme"], match["location"], match["revision"] or ""
+        """A source of the contract's grammar; the common mistakes get their own message first."""
+        scheme, sep, rest = (uri or "").partition("://")
+        location, _, revision = rest.partition("@")
+        if not sep or scheme not in contract.SOURCE_SCHEMES:
+            raise ConfigError(f"{key}: {uri!r} is not a supported model source: use {contract.SOURCE_EXAMPLES}")
         if any(part in (".", "..") for part in location.split("/") + revision.split("/")):
             raise ConfigError(f"{key}: {uri!r} has a '.' or '..' path segment: name the path without them (the "
                               "cache folder is made from it, and must stay inside the cache)")
-        if revision and scheme != "hf":
+        if "@" in rest and scheme != "hf":
             raise ConfigError(f"{key}: @revision is only meaningful for hf:// sources")
         if scheme == "file" and not location.startswith("/"):
             raise ConfigError(f"{key}: file:// needs an absolute path (file:///models/x), got {uri!r}")
         if scheme == "hf" and location.count("/") != 1:
             raise ConfigError(f"{key}: hf:// needs org/model, got {uri!r}")
+        if not SOURCE.match(uri):
+            raise ConfigError(f"{key}: {uri!r} is not a supported model source: use {contract.SOURCE_EXAMPLES}")
         return cls(scheme, location, revision)
 
     def __str__(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""
         return f"{self.scheme}://{self.location}{rev}"
-
-
-VLLM_KEYS = {"maxModelLen", "gpuMemoryUtilization", "dtype", "quantization", "enablePrefixCaching", "maxNumSeqs",
-             "enforceEager", "extraArgs"}
-LORA_KEYS = {"enabled", "maxLoras", "maxLoraRank", "adapters"}
-TOP_KEYS = {"name", "source", "engine", "tensorParallelSize", "pipelineParallelSize", "gpus", "vllm", "lora",
-            "coldStartSeconds", "cacheDir", "deploymentConfig", "drainSeconds", "verifyCache"}
 
 
 @dataclass(frozen=True)
@@ -58,67 +54,60 @@ class Adapter:
     source: Source
 
 
+_LORA = contract.LORA_DEFAULTS
+_VLLM = contract.VLLM_DEFAULTS
+_TOP = contract.DEFAULTS
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """model.json, typed. Its keys, defaults and bounds are the model contract's (llm_serving.contract)."""
+
     name: str
     source: Source
-    engine: str = "vllm"
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
+    tensor_parallel_size: int = _TOP["tensorParallelSize"]
+    pipeline_parallel_size: int = _TOP["pipelineParallelSize"]
     gpus: int = 1
     vllm: dict = field(default_factory=dict)
-    lora_enabled: bool = False
-    max_loras: int = 4
-    max_lora_rank: int = 16
+    lora_enabled: bool = _LORA["enabled"]
+    max_loras: int = _LORA["maxLoras"]
+    max_lora_rank: int = _LORA["maxLoraRank"]
     adapters: tuple[Adapter, ...] = ()
-    cold_start_seconds: int = 900
-    cache_dir: Path = Path("/models")
+    cache_dir: Path = Path(_TOP["cacheDir"])
     deployment_config: dict = field(default_factory=dict)
-    drain_seconds: int = 30  # on SIGTERM, finish in-flight requests for up to this long
-    verify_cache: bool = True  # re-hash a cached copy against its marker before trusting it
+    drain_seconds: int = _TOP["drainSeconds"]  # on SIGTERM, finish in-flight requests for up to this long
+    verify_cache: bool = _TOP["verifyCache"]   # re-hash a cached copy against its marker before trusting it
 
     @classmethod
     def from_dict(cls, data: dict, key: str = "") -> ModelConfig:
         where = f"{key}." if key else ""
         if not isinstance(data, dict):
             raise ConfigError(f"{key or '<config>'}: must be a mapping")
-        unknown = set(data) - TOP_KEYS
-        if unknown:
-            raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
-        for required in ("name", "source"):
+        _known(data, contract.TOP_KEYS, where, f" (allowed: {', '.join(sorted(contract.TOP_KEYS))})")
+        for required in contract.REQUIRED:
             if not data.get(required):
                 raise ConfigError(f"{where}{required}: required")
         vllm = data.get("vllm") or {}
-        unknown = set(vllm) - VLLM_KEYS
-        if unknown:
-            raise ConfigError(f"{where}vllm.{sorted(unknown)[0]}: unknown key (put other engine arguments in "
-                              "vllm.extraArgs)")
-        lora = data.get("lora") or {}
-        unknown = set(lora) - LORA_KEYS
-        if unknown:
-            raise ConfigError(f"{where}lora.{sorted(unknown)[0]}: unknown key")
-        tp = _int(data, "tensorParallelSize", 1, where)
-        pp = _int(data, "pipelineParallelSize", 1, where)
-        gpus = data.get("gpus")
-        gpus = tp * pp if gpus is None else _int(data, "gpus", 0, where, minimum=0)
+        _known(vllm, contract.VLLM_KEYS, f"{where}vllm.", " (put other engine arguments in vllm.extraArgs)")
+        lora = {**_LORA, **(data.get("lora") or {})}
+        _known(lora, contract.LORA_KEYS, f"{where}lora.", "")
+        tp = _int(data, "tensorParallelSize", where)
+        pp = _int(data, "pipelineParallelSize", where)
+        gpus = tp * pp if data.get("gpus") is None else _int(data, "gpus", where)
         if gpus and gpus != tp * pp:
             raise ConfigError(f"{where}gpus ({gpus}) contradicts tensorParallelSize ({tp}) × pipelineParallelSize "
                               f"({pp}) = {tp * pp}: set gpus: {tp * pp}, or remove gpus to derive it")
-        engine = data.get("engine", "vllm")
-        if engine not in ("ray", "vllm"):
-            raise ConfigError(f"{where}engine: {engine!r} must be ray or vllm")
         adapters = tuple(Adapter(str(a.get("name")), Source.parse(a.get("source", ""), f"{where}lora.adapters[{i}]"
                                                                    ".source"))
-                         for i, a in enumerate(lora.get("adapters") or []))
-        return cls(name=str(data["name"]), source=Source.parse(data["source"], f"{where}source"), engine=engine,
+                         for i, a in enumerate(lora["adapters"] or []))
+        return cls(name=str(data["name"]), source=Source.parse(data["source"], f"{where}source"),
                    tensor_parallel_size=tp, pipeline_parallel_size=pp, gpus=gpus, vllm=dict(vllm),
-                   lora_enabled=bool(lora.get("enabled", False)), max_loras=int(lora.get("maxLoras", 4)),
-                   max_lora_rank=int(lora.get("maxLoraRank", 16)), adapters=adapters,
-                   cold_start_seconds=_int(data, "coldStartSeconds", 900, where),
-                   cache_dir=Path(data.get("cacheDir") or "/models"),
+                   lora_enabled=bool(lora["enabled"]), max_loras=int(lora["maxLoras"]),
+                   max_lora_rank=int(lora["maxLoraRank"]), adapters=adapters,
+                   cache_dir=Path(data.get("cacheDir") or _TOP["cacheDir"]),
                    deployment_config=dict(data.get("deploymentConfig") or {}),
-                   drain_seconds=_int(data, "drainSeconds", 30, where),
-                   verify_cache=bool(data.get("verifyCache", True)))
+                   drain_seconds=_int(data, "drainSeconds", where, minimum=1),
+                   verify_cache=bool(data.get("verifyCache", _TOP["verifyCache"])))
 
     def engine_args(self, model_path: str | Path) -> dict:
         """vLLM engine arguments (snake_case, as EngineArgs and Ray Serve LLM's engine_kwargs take them)."""
@@ -126,13 +115,13 @@ class ModelConfig:
         args = {"model": str(model_path), "served_model_name": [self.name],
                 "tensor_parallel_size": self.tensor_parallel_size,
                 "pipeline_parallel_size": self.pipeline_parallel_size,
-                "dtype": v.get("dtype", "auto"),
-                "enable_prefix_caching": bool(v.get("enablePrefixCaching", True)),
-                "enforce_eager": bool(v.get("enforceEager", False)),
+                "dtype": v.get("dtype", _VLLM["dtype"]),
+                "enable_prefix_caching": bool(v.get("enablePrefixCaching", _VLLM["enablePrefixCaching"])),
+                "enforce_eager": bool(v.get("enforceEager", _VLLM["enforceEager"])),
                 # vLLM's default (0) aborts in-flight requests on SIGTERM; >0 drains them first
                 "shutdown_timeout": self.drain_seconds}
         if self.gpus:
-            args["gpu_memory_utilization"] = float(v.get("gpuMemoryUtilization", 0.9))
+            args["gpu_memory_utilization"] = float(v.get("gpuMemoryUtilization", _VLLM["gpuMemoryUtilization"]))
         for key, arg in (("maxModelLen", "max_model_len"), ("quantization", "quantization"),
                          ("maxNumSeqs", "max_num_seqs")):
             if v.get(key) is not None:
@@ -160,10 +149,18 @@ class ModelConfig:
         return argv
 
 
-def _int(data: dict, key: str, default: int, where: str, minimum: int = 1) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}{key}: {value!r} must be an integer ≥ {minimum}")
+def _known(data: dict, allowed: frozenset, where: str, hint: str) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key{hint}")
+
+
+def _int(data: dict, key: str, where: str, minimum: int | None = None) -> int:
+    """An integer key of model.json: its default and lower bound are the contract's."""
+    value = data.get(key, _TOP[key])
+    low = contract.MINIMUMS.get(key, 1) if minimum is None else minimum
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where}{key}: {value!r} must be an integer ≥ {low}")
     return value
 
 
