@@ -1,27 +1,15 @@
-"""Helpers for the gateway tests: keys, a keep-alive client, the fake upstreams' control routes."""
+"""Helpers for the gateway tests: keys, a keep-alive client, the fake upstreams' control routes. The keys and
+config files and the process itself come from llmstack.local.gateway, as for the demo and the benchmark."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import time
-from pathlib import Path
-
-import yaml
 
 KEYS = {"sk-alpha-0123456789": {"id": "alpha", "models": ["*"]},
         "sk-beta-0123456789": {"id": "beta", "models": ["model-a"]},
         "sk-pinned-0123456789": {"id": "pinned", "models": ["*"], "backend": "b"}}
-
-
-def keys_file(path: Path, keys: dict) -> Path:
-    from llm_gateway.keys import hash_key
-
-    entries = [{"sha256": hash_key(k), **v} for k, v in keys.items()]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump({"keys": entries}))
-    tmp.replace(path)  # atomic, like a Secret update
-    return path
 
 
 class Client:

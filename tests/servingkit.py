@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from llmstack.local import SERVING_VENV, VLLM_CPU_ENV
+from llmstack.local import SERVING_VENV, VLLM_CPU_ENV, chart
 from llmstack.paths import ROOT
 
 SERVING_PYTHON = SERVING_VENV / "bin" / "python"
@@ -16,12 +17,11 @@ MODELS = ROOT / ".tools" / "models"
 VLLM_ENV = VLLM_CPU_ENV
 
 
-def model_config(tmp: Path, model_dir: Path, name: str = "tiny", **overrides) -> Path:
-    """A model.json as the chart writes it (engine vllm, CPU)."""
-    config = {"name": name, "source": f"file://{model_dir}", "engine": "vllm", "gpus": 0,
-              "tensorParallelSize": 1, "pipelineParallelSize": 1, "coldStartSeconds": 300,
-              "cacheDir": str(tmp / "cache"), "drainSeconds": 30,
-              "vllm": {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True}, **overrides}
+def model_config(tmp: Path, model_dir: Path, name: str = "tiny", values: Sequence[str] = ()) -> Path:
+    """model.json as the chart renders it for the cpu-tiny profile's model run as engine vllm, named `name`, pointed
+    at `model_dir`; `values`: further `--set` values, as a user would write them."""
+    config = chart.model_json(f"file://{model_dir}", tmp / "cache", set_values=(
+        f"models[0].name={name}", "models[0].engine=vllm", "models[0].vllm.maxModelLen=1024", *values))
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(config))
     return path

@@ -20,18 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from llmstack.local import free_port, http_ok, start
+from llmstack.local.gateway import start_gateway, write_config, write_keys
 from llmstack.paths import ROOT
 
 KEY = "sk-bench-0123456789"
 LITELLM = ROOT / ".tools" / "litellm-venv" / "bin" / "litellm"
 
 
-def start_gateway(tmp: Path, name: str, source: Path, procs: list) -> str:
-    port = free_port()
-    procs.append(start(name, [sys.executable, "-m", "llm_gateway", "serve", "--config", str(tmp / "gateway.yaml"),
-                              "--host", "127.0.0.1", "--port", str(port)], tmp, http_ok(port, "/healthz"),
-                       env={"PYTHONPATH": str(source)}))
+def gateway_under_test(tmp: Path, name: str, source: Path, procs: list) -> str:
+    """The gateway from `source` (this checkout's, or a baseline's), on tmp's gateway.yaml."""
+    port, proc = start_gateway(name, tmp / "gateway.yaml", tmp, env={"PYTHONPATH": str(source)})
+    procs.append(proc)
     return f"http://127.0.0.1:{port}"
 
 
@@ -46,18 +48,14 @@ def start_targets(tmp: Path, baseline: Path | None = None) -> tuple[dict[str, st
                                 "--upstream", urls["direct"]], tmp, http_ok(bare, "/v1/x")))
     urls["bare-proxy"] = f"http://127.0.0.1:{bare}"
 
-    import yaml
-    from llm_gateway.keys import hash_key
-
-    (tmp / "keys.yaml").write_text(yaml.safe_dump({"keys": [
-        {"id": "bench", "sha256": hash_key(KEY), "models": ["bench-model"],
-         "requestsPerMinute": 100_000_000, "tokensPerMinute": 10_000_000_000}]}))
-    (tmp / "gateway.yaml").write_text(yaml.safe_dump({
-        "routes": [{"model": "bench-model", "backends": [{"name": "fake", "url": urls["direct"], "weight": 1}]}],
-        "keysFile": str(tmp / "keys.yaml")}))
-    urls["llm-gateway"] = start_gateway(tmp, "gateway", ROOT / "images" / "gateway" / "src", procs)
+    keys = write_keys(tmp / "keys.yaml", {KEY: {"id": "bench", "models": ["bench-model"],
+                                               "requestsPerMinute": 100_000_000, "tokensPerMinute": 10_000_000_000}})
+    write_config(tmp / "gateway.yaml", [{"model": "bench-model",
+                                          "backends": [{"name": "fake", "url": urls["direct"], "weight": 1}]}], keys)
+    urls["llm-gateway"] = gateway_under_test(tmp, "gateway", ROOT / "images" / "gateway" / "src", procs)
     if baseline:
-        urls["llm-gateway-baseline"] = start_gateway(tmp, "gateway-baseline", baseline / "images/gateway/src", procs)
+        urls["llm-gateway-baseline"] = gateway_under_test(tmp, "gateway-baseline", baseline / "images/gateway/src",
+                                                          procs)
 
     if LITELLM.exists():
         (tmp / "litellm.yaml").write_text(yaml.safe_dump({

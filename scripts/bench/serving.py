@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from llmstack.local import SERVING_VENV, Proc, free_port, http_ok, start
+from llmstack.local import SERVING_VENV, Proc, chart, free_port, http_ok, start
 from llmstack.local.netns import NamespaceUnavailable, network_namespace
 from llmstack.local.ray import ray_serve
 
@@ -37,22 +37,22 @@ VENV = SERVING_VENV / "bin"
 ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "2", "TOKENIZERS_PARALLELISM": "false",
        "VLLM_LOGGING_LEVEL": "WARNING", "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{VENV}:/usr/bin:/bin"}
 GPU = False  # --gpu
-# vLLM on a GPU: CUDA graphs on (as in production); the two servers share the GPU, so each takes 40 % of it
-CPU_ENGINE = {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True}
-GPU_ENGINE = {"dtype": "bfloat16", "maxModelLen": 2048, "gpuMemoryUtilization": 0.4}
+# The chart's own model.json and Serve config for the cpu-tiny profile (llmstack.local.chart), as values: vLLM on
+# a GPU with CUDA graphs on (as in production), the two servers sharing the GPU, so each takes 40 % of it
+CPU_ENGINE = ("models[0].vllm.maxModelLen=1024",)
+GPU_ENGINE = ("models[0].gpus=1", "models[0].vllm.maxModelLen=2048", "models[0].vllm.enforceEager=false",
+              "models[0].vllm.gpuMemoryUtilization=0.4")
+BENCH = ("models[0].name=bench-model", "drain.terminationGracePeriodSeconds=25", "models[0].autoscaling.maxReplicas=1",
+         "models[0].autoscaling.maxOngoingRequests=64")
 
 
-def model_config(model_dir: Path, cache: Path, engine: str, ray_options: dict) -> dict:
-    return {"name": "bench-model", "source": f"file://{model_dir}", "engine": engine, "gpus": 1 if GPU else 0,
-            "cacheDir": str(cache), "drainSeconds": 10, "vllm": GPU_ENGINE if GPU else CPU_ENGINE,
-            "deploymentConfig": {"max_ongoing_requests": 64, "autoscaling_config": {"min_replicas": 1,
-                                                                                     "max_replicas": 1}},
-            **ray_options}
+def values() -> tuple[str, ...]:
+    return (*BENCH, *(GPU_ENGINE if GPU else CPU_ENGINE))
 
 
 def start_direct(model_dir: Path, tmp: Path) -> tuple[int, Proc]:
     cfg = tmp / "direct.json"
-    cfg.write_text(json.dumps(model_config(model_dir, tmp / "cache", "vllm", {})))
+    cfg.write_text(json.dumps(chart.model_json(f"file://{model_dir}", tmp / "cache", set_values=values())))
     port = free_port()
     proc = start("direct", [str(VENV / "python"), "-m", "llm_serving", "serve", "--config", str(cfg), "--host",
                             "127.0.0.1", "--port", str(port)], tmp, http_ok(port, "/v1/models"), timeout=600,
@@ -70,9 +70,8 @@ def ray_app(model_dir: Path, tmp: Path, ray_env: dict, direct_streaming: bool) -
     """The app the chart deploys, for this model, on a local Ray head; yields its base URL."""
     tmp.mkdir()
     host, port = ("0.0.0.0", 8000) if direct_streaming else ("127.0.0.1", free_port())
-    serve = {"proxy_location": "EveryNode", "http_options": {"host": host, "port": port},
-             "applications": [{"name": "bench", "route_prefix": "/", "import_path": "llm_serving.ray_app:build_app",
-                               "args": {"models": [model_config(model_dir, tmp / "cache", "ray", {})]}}]}
+    serve = chart.serve_config(f"file://{model_dir}", tmp / "cache", {"host": host, "port": port},
+                               set_values=values())
     env = {**os.environ, **ENV, **ray_env}
     if not direct_streaming:
         with ray_serve(serve, tmp, env, num_cpus=8 if GPU else 4, worker_ports=(29000, 29499), timeout=600):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from llmstack import helm
 from llmstack.local import (
     SERVING_VENV,
     VLLM_CPU_ENV,
+    chart,
     free_port,
     http_ok,
     kill_session,
@@ -33,6 +33,7 @@ from llmstack.local import (
     start,
     wait_until,
 )
+from llmstack.local.gateway import start_gateway, write_config, write_keys
 from llmstack.local.ray import deploy, head_argv
 from llmstack.paths import PROFILES, ROOT
 
@@ -59,14 +60,10 @@ def preferred_port(port: int) -> int:
 
 def serve_config(cache: Path, http_port: int) -> tuple[dict, dict, str]:
     """The profile's serveConfigV2 and PrometheusRule, as the chart renders them, pointed at the tiny model."""
-    objs = [o for o in yaml.safe_load_all(helm.template([PROFILE], api_versions=helm.OPTIONAL_API_VERSIONS)) if o]
-    rayservice = next(o for o in objs if o["kind"] == "RayService")
+    objs = chart.render(PROFILE)
     rules = next(o for o in objs if o["kind"] == "PrometheusRule")
-    config = yaml.safe_load(rayservice["spec"]["serveConfigV2"])
-    model = config["applications"][0]["args"]["models"][0]
-    model.update(source=f"file://{TINY_MODEL}", cacheDir=str(cache))
-    config["http_options"] = {"host": "127.0.0.1", "port": http_port}
-    return config, rules, model["name"]
+    config = chart.serve_config(f"file://{TINY_MODEL}", cache, {"host": "127.0.0.1", "port": http_port}, objs=objs)
+    return config, rules, config["applications"][0]["args"]["models"][0]["name"]
 
 
 def up(foreground: bool = False, loadtest_s: float = 20) -> int:
@@ -120,17 +117,10 @@ def _up(state: dict, loadtest_s: float) -> None:
                interval=3)
     say(f"Serve app RUNNING after {time.monotonic() - t0:.0f} s")
 
-    keys = STATE_DIR / "keys.yaml"
-    from llm_gateway.keys import hash_key  # the gateway stores keys hashed, as its Secret would
-
-    keys.write_text(yaml.safe_dump({"keys": [{"sha256": hash_key(DEMO_KEY), "id": "demo", "models": ["*"]}]}))
-    keys.chmod(0o600)
-    gateway_config = STATE_DIR / "gateway.yaml"
-    gateway_config.write_text(yaml.safe_dump({"keysFile": str(keys), "routes": [
-        {"model": model, "backends": [{"name": "ray-serve", "url": f"http://127.0.0.1:{ports['ray_http']}"}]}]}))
-    gateway = start("gateway", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(gateway_config),
-                                "--host", "127.0.0.1", "--port", str(ports["gateway"])], STATE_DIR,
-                    http_ok(ports["gateway"], "/healthz"))
+    keys = write_keys(STATE_DIR / "keys.yaml", {DEMO_KEY: {"id": "demo", "models": ["*"]}})
+    gateway_config = write_config(STATE_DIR / "gateway.yaml", [
+        {"model": model, "backends": [{"name": "ray-serve", "url": f"http://127.0.0.1:{ports['ray_http']}"}]}], keys)
+    _, gateway = start_gateway("gateway", gateway_config, STATE_DIR, ports["gateway"])
     state["sessions"]["gateway"] = gateway.popen.pid
     _save(state)
 

@@ -57,8 +57,7 @@ def test_the_hpa_scales_the_vllm_deployment_on_queue_depth_and_back(cluster, tmp
 
     # the real engine standing in for that pod's metrics endpoint
     vllm_port, prom_port, adapter_port = free_port(), free_port(), free_port()
-    config = model_config(tmp_path, tiny_model, MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
-                                                            "enforceEager": True, "maxNumSeqs": 2})
+    config = model_config(tmp_path, tiny_model, MODEL, values=["models[0].vllm.maxNumSeqs=2"])
     inside, address = cluster.network.enter, cluster.network.address
     procs = [start("vllm", inside([str(serving_python), "-m", "llm_serving", "serve", "--config", str(config),
                                    "--host", address, "--port", str(vllm_port)]), tmp_path,

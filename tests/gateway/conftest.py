@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from gatewaykit import KEYS, keys_file, upstream_mode
+from gatewaykit import KEYS, upstream_mode
+from llmstack.local.gateway import start_gateway, write_config, write_keys
 from procs import Proc, free_port, http_ok, start, tcp_open
 
 
@@ -63,15 +63,10 @@ def gateway(tmp_path, logs):
     started: list[Proc] = []
 
     def run(routes: list[dict], keys: dict | None = None, **config):
-        keys_path = keys_file(tmp_path / "keys.yaml", KEYS if keys is None else keys)
-        cfg = {"routes": routes, "keysFile": str(keys_path), "health": {"failureThreshold": 2, "ejectSeconds": 1},
-               "retryAfterSeconds": 2, **config}
-        config_path = tmp_path / "gateway.yaml"
-        config_path.write_text(yaml.safe_dump(cfg))
-        port = free_port()
-        proc = start(f"gateway-{len(started)}-{port}",
-                     [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config_path),
-                      "--host", "127.0.0.1", "--port", str(port)], logs, http_ok(port, "/healthz"))
+        keys_path = write_keys(tmp_path / "keys.yaml", KEYS if keys is None else keys)
+        config_path = write_config(tmp_path / "gateway.yaml", routes, keys_path, **{
+            "health": {"failureThreshold": 2, "ejectSeconds": 1}, "retryAfterSeconds": 2, **config})
+        port, proc = start_gateway(f"gateway-{len(started)}", config_path, logs)
         started.append(proc)
         return port, proc, config_path, keys_path
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from gatewaykit import KEYS, Client, keys_file, route, wait_until
+from gatewaykit import KEYS, Client, route, wait_until
+from llmstack.local.gateway import write_keys
 
 pytestmark = pytest.mark.gateway
 
@@ -49,7 +50,7 @@ def test_revoked_key_stops_working_after_reload_without_dropping_connections(gw)
     beta, alpha = Client(port, "sk-beta-0123456789"), Client(port)
     assert beta.chat()[0] == 200 and alpha.chat()[0] == 200
     remaining = {k: v for k, v in KEYS.items() if v["id"] != "beta"}
-    keys_file(keys_path, remaining)
+    write_keys(keys_path, remaining)
     assert wait_until(lambda: beta.chat()[0] == 401, timeout=5), "revoked key still accepted"
     # the same keep-alive connections keep working for a valid key
     assert alpha.chat()[0] == 200

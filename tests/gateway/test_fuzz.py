@@ -36,22 +36,16 @@ headers = st.dictionaries(st.sampled_from(["x-request-id", "x-llm-backend", "Aut
 @pytest.fixture(scope="module")
 def fuzz_port(upstreams, tmp_path_factory, logs):
     """One gateway for all examples (module-scoped: hypothesis forbids function-scoped fixtures)."""
-    import sys
 
-    import yaml
 
-    from gatewaykit import KEYS, keys_file
+    from gatewaykit import KEYS
+    from llmstack.local.gateway import start_gateway, write_config, write_keys
     from llmstack.paths import ROOT  # noqa: F401
-    from procs import free_port, http_ok, start
 
     tmp = tmp_path_factory.mktemp("fuzz")
-    keys = keys_file(tmp / "keys.yaml", KEYS)
-    config = tmp / "gateway.yaml"
-    config.write_text(yaml.safe_dump({"routes": [route("m", ("a", upstreams["a"], 1))], "keysFile": str(keys)}))
-    port = free_port()
-    proc = start("gateway-fuzz", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config),
-                                  "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-                 logs, http_ok(port, "/healthz"))
+    keys = write_keys(tmp / "keys.yaml", KEYS)
+    config = write_config(tmp / "gateway.yaml", [route("m", ("a", upstreams["a"], 1))], keys)
+    port, proc = start_gateway("gateway-fuzz", config, logs, None, "--no-access-log")
     yield port
     proc.stop()
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gatewaykit import KEYS, Client, keys_file, route, upstream_mode, upstream_stats, wait_until
+from gatewaykit import KEYS, Client, route, upstream_mode, upstream_stats, wait_until
+from llmstack.local.gateway import write_keys
 from llmstack.paths import GATEWAY_CHART, ROOT
 from procs import free_port
 
@@ -57,7 +58,7 @@ def test_a_broken_or_missing_keys_file_is_reported_then_fails_closed(gateway, up
     assert wait_until(lambda: client.chat(model="m")[0] == 401, timeout=6)
     assert b"refusing every key" in Client(port).request("GET", "/readyz")[2]
     # a valid file takes effect at once, and an empty one revokes every key
-    keys_file(keys_path, KEYS)
+    write_keys(keys_path, KEYS)
     assert wait_until(lambda: client.chat(model="m")[0] == 200, timeout=5)
     assert Client(port).request("GET", "/readyz")[0] == 200
     keys_path.write_text("keys: []\n")
@@ -69,7 +70,7 @@ def test_a_revocation_after_a_broken_file_takes_effect(gateway, upstreams):
     client = Client(port)
     keys_path.write_text("just a string\n")
     assert wait_until(lambda: Client(port).request("GET", "/readyz")[0] == 503, timeout=5)
-    keys_file(keys_path, {k: v for k, v in KEYS.items() if k != KEY})  # alpha revoked
+    write_keys(keys_path, {k: v for k, v in KEYS.items() if k != KEY})  # alpha revoked
     assert wait_until(lambda: client.chat(model="m")[0] == 401, timeout=5)
     assert Client(port, "sk-beta-0123456789").chat(model="model-a")[0] in (200, 404)
 
@@ -217,7 +218,7 @@ def test_the_pod_user_reads_the_keys_the_chart_mounts(tmp_path):
     tmp = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own tmp_path is root's alone
     tmp.chmod(0o755)
     try:
-        keys = mounted_as_the_kubelet_would(tmp, Path(keys_file(tmp_path / "k.yaml", KEYS)).read_text(), mode,
+        keys = mounted_as_the_kubelet_would(tmp, Path(write_keys(tmp_path / "k.yaml", KEYS)).read_text(), mode,
                                             fs_group)
         config = tmp / "gateway.yaml"
         config.write_text(yaml.safe_dump({"routes": [route("m", ("a", 1, 1))], "keysFile": str(keys)}))

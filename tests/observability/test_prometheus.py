@@ -23,12 +23,13 @@ import pytest
 import yaml
 
 from chartkit import by_kind
-from gatewaykit import keys_file
 from llmstack import dashboards, helm, queue_depth
+from llmstack.local import chart
+from llmstack.local.gateway import start_gateway, write_config, write_keys
 from llmstack.local.ray import ray_serve
 from llmstack.paths import PROFILES, ROOT
 from procs import free_port, http_ok, kill_session, start
-from servingkit import SERVING_VENV, VLLM_ENV, model_config
+from servingkit import SERVING_VENV, VLLM_ENV
 
 pytestmark = [pytest.mark.observability, pytest.mark.slow]
 
@@ -58,6 +59,9 @@ def values_file(tmp: Path) -> Path:
     vllm_model = {"name": VLLM_MODEL, "source": "hf://org/tiny", "engine": "vllm", "gpus": 0,
                   "host": "tiny.localtest.me",
                   "coldStartSeconds": SCALE_DOWN_WINDOW_S,
+                  # the engine, not its Python clients (locust, the gateway) on the same two cores, must be the
+                  # bottleneck for a queue to stand: one sequence at a time
+                  "vllm": {"dtype": "bfloat16", "maxModelLen": 1024, "enforceEager": True, "maxNumSeqs": ENGINE_SEQS},
                   "autoscaling": {"provider": "keda", "minReplicas": 1, "maxReplicas": 4,
                                   "targetQueueDepth": TARGET_QUEUE,
                                   "scaleDownStabilizationSeconds": SCALE_DOWN_WINDOW_S}}
@@ -146,14 +150,13 @@ def stack(tmp_path_factory, serving_python, tiny_model, realistic_model):
     objs = render(values_file(tmp))
     (rule,) = by_kind(objs, "PrometheusRule")
     (scaled,) = by_kind(objs, "ScaledObject")
-    (rayservice,) = by_kind(objs, "RayService")
 
     vllm_port, ray_http, ray_metrics, gw_port, prom_port = (free_port() for _ in range(5))
-    # The engine, not its Python clients (locust, the gateway) on the same two cores, must be the bottleneck
-    # for a queue to stand: one sequence at a time, of a model with several ms of compute per token (with the
+    # the vllm model's own model.json from this render, on a model with several ms of compute per token (with the
     # 3 M-parameter one the clients were the bottleneck and the queue stood only in the first burst)
-    config = model_config(tmp, realistic_model, VLLM_MODEL, vllm={"dtype": "bfloat16", "maxModelLen": 1024,
-                                                                 "enforceEager": True, "maxNumSeqs": ENGINE_SEQS})
+    config = tmp / "vllm.json"
+    config.write_text(json.dumps(chart.model_json(f"file://{realistic_model}", tmp / "cache", name=VLLM_MODEL,
+                                                  objs=objs)))
     # vLLM (CPU) binds its engine's compute thread to the same first core in every engine it starts on this
     # machine ("auto"): the standalone engine, busy through the load, then starved the Ray app's engine (its
     # requests took the whole load in one CI run). One core each, as two pods would have.
@@ -161,33 +164,28 @@ def stack(tmp_path_factory, serving_python, tiny_model, realistic_model):
     vllm = start("vllm", [str(serving_python), "-m", "llm_serving", "serve", "--config", str(config), "--host",
                           "127.0.0.1", "--port", str(vllm_port)], tmp, http_ok(vllm_port, "/v1/models"), timeout=300,
                  env={**VLLM_ENV, "VLLM_CPU_OMP_THREADS_BIND": vllm_cpu})
-    serve = yaml.safe_load(rayservice["spec"]["serveConfigV2"])
-    app_model = serve["applications"][0]["args"]["models"][0]
-    app_model.update(source=f"file://{tiny_model}", cacheDir=str(tmp / "cache"))
-    serve["http_options"] = {"host": "127.0.0.1", "port": ray_http}
+    serve = chart.serve_config(f"file://{tiny_model}", tmp / "cache", {"host": "127.0.0.1", "port": ray_http},
+                               objs=objs)
     # Ray's processes report metrics to the node's exporter every 10 s by default: 1 s, to match the scrape
     ray_env = {**VLLM_ENV, "PATH": f"{SERVING_VENV}/bin:/usr/bin:/bin", "RAY_USAGE_STATS_ENABLED": "0",
                "RAY_metrics_report_interval_ms": "1000", "VLLM_CPU_OMP_THREADS_BIND": ray_cpu}
     procs = [vllm]
     try:
         with ray_serve(serve, tmp, ray_env, num_cpus=8, worker_ports=(30000, 30999), metrics_port=ray_metrics):
-            keys = keys_file(tmp / "keys.yaml", {KEY: {"id": "demo", "models": ["*"]},
+            keys = write_keys(tmp / "keys.yaml", {KEY: {"id": "demo", "models": ["*"]},
                                                  LIMITED_KEY: {"id": "tight", "models": ["*"],
                                                                "requestsPerMinute": 6}})
             # a backend that refuses connections: upstream failures, then ejection. On the route that answers
             # most requests (the Ray app's: the vllm model's standing queue lets only a few through), and out
             # for 2 s each time, so that it fails again and again while the load lasts
             dead = free_port()
-            gw_config = tmp / "gateway.yaml"
-            gw_config.write_text(yaml.safe_dump({"keysFile": str(keys), "health": {"ejectSeconds": 2}, "routes": [
+            gw_config = write_config(tmp / "gateway.yaml", [
                 {"model": VLLM_MODEL, "backends": [{"name": "vllm", "url": f"http://127.0.0.1:{vllm_port}",
                                                     "weight": 1}]},
                 {"model": RAY_MODEL, "backends": [{"name": "ray", "url": f"http://127.0.0.1:{ray_http}", "weight": 3},
                                                   {"name": "dead", "url": f"http://127.0.0.1:{dead}",
-                                                   "weight": 1}]}]}))
-            procs.append(start("gateway", [sys.executable, "-m", "llm_gateway", "serve", "--config", str(gw_config),
-                                           "--host", "127.0.0.1", "--port", str(gw_port)], tmp,
-                               http_ok(gw_port, "/healthz")))
+                                                   "weight": 1}]}], keys, health={"ejectSeconds": 2})
+            procs.append(start_gateway("gateway", gw_config, tmp, gw_port)[1])
             prom_cfg = prometheus_config(tmp, rule["spec"]["groups"], {
                 "vllm": (vllm_port, "vllm-0"), "ray": (ray_metrics, "ray-head-0"), "gateway": (gw_port, "gateway-0")})
             procs.append(start("prometheus", [PROMETHEUS, f"--config.file={prom_cfg}",

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import sys
 import time
 
 import pytest
-import yaml
 
-from gatewaykit import KEYS, Client, keys_file, route
-from procs import free_port, http_ok, start
+from gatewaykit import KEYS, Client, route
+from llmstack.local.gateway import start_gateway, write_config, write_keys
 
 pytestmark = [pytest.mark.serving, pytest.mark.gateway]
 
@@ -20,20 +18,15 @@ pytestmark = [pytest.mark.serving, pytest.mark.gateway]
 @pytest.fixture(scope="module")
 def gateway_port(vllm_server, tmp_path_factory, serving_logs):
     tmp = tmp_path_factory.mktemp("gateway-on-vllm")
-    keys = keys_file(tmp / "keys.yaml", KEYS)
-    config = tmp / "gateway.yaml"
+    keys = write_keys(tmp / "keys.yaml", KEYS)
     # the gateway README's canary: one public name over two revisions that serve their own names (here both
     # are the one real vLLM serving "tiny"), and a route that forwards a name the engine does not serve
     canary = {"model": "llama-3.1-8b-instruct", "backends": [
         {"name": "v1", "url": f"http://127.0.0.1:{vllm_server[0]}", "weight": 90, "model": "tiny"},
         {"name": "v2", "url": f"http://127.0.0.1:{vllm_server[0]}", "weight": 10, "model": "tiny"}]}
-    config.write_text(yaml.safe_dump({"routes": [route("tiny", ("vllm", vllm_server[0], 1)), canary,
-                                                 route("unrewritten", ("vllm", vllm_server[0], 1))],
-                                      "keysFile": str(keys)}))
-    port = free_port()
-    cmd = [sys.executable, "-m", "llm_gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
-           "--port", str(port)]
-    proc = start("gateway-on-vllm", cmd, serving_logs, http_ok(port, "/healthz"))
+    config = write_config(tmp / "gateway.yaml", [route("tiny", ("vllm", vllm_server[0], 1)), canary,
+                                                 route("unrewritten", ("vllm", vllm_server[0], 1))], keys)
+    port, proc = start_gateway("gateway-on-vllm", config, serving_logs)
     yield port
     proc.stop()
 

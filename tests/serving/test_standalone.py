@@ -79,7 +79,7 @@ def test_the_pod_leaving_closes_kept_alive_connections_then_sigterm_drains(servi
     kept-alive clients reconnect to the pods that stay), then SIGTERM with requests in flight: every one finishes
     with all its tokens, then the server exits."""
     port, drain_file = free_port(), tmp_path / "draining"
-    config = model_config(tmp_path, tiny_model, drainSeconds=60)
+    config = model_config(tmp_path, tiny_model, values=["drain.terminationGracePeriodSeconds=75"])  # drains 60 s
     proc = start(f"vllm-drain-{port}", [str(serving_python), "-m", "llm_serving", "serve", "--config",
                                         str(config), "--host", "127.0.0.1", "--port", str(port)],
                  serving_logs, http_ok(port, "/v1/models"), timeout=240,
