@@ -3,7 +3,7 @@
 # archive (the base root filesystem, with mmdebstrap), the project's pinned Python locks (wheels downloaded on
 # the host, mounted into the build, no network inside it) and the Go module proxy (the pause binary) -- with
 # buildah (Debian's), into one OCI image layout, .tools/images/oci, which the test node's containerd imports from
-# (tests/nodekit.py). Images that share layers share blobs there: the serving image and its base take the space of
+# (tests/node/nodekit.py). Images that share layers share blobs there: the serving image and its base take the space of
 # one.
 #   debian            Debian 12 minbase + python3, python3-venv, ca-certificates, libnuma1 (vLLM's CPU kernels)
 #   serving-cpu-base  images/serving/cpu-base: vLLM's CPU build and Ray Serve from requirements/serving.lock

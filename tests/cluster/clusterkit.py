@@ -3,7 +3,7 @@
 in for kubelets on fake nodes that advertise GPUs. Built by scripts/build-cluster-tools.sh.
 
 It runs inside a network namespace of its own (`cluster_network`): the API server listens on the namespace's
-address, which pods on the real node (tests/nodekit.py) can reach, and this host reaches it, the pods and the
+address, which pods on the real node (tests/node/nodekit.py) can reach, and this host reaches it, the pods and the
 Services over a veth pair and two routes. Nothing inside routes out of the machine."""
 
 from __future__ import annotations
