@@ -121,7 +121,7 @@ def cmd_size(args: argparse.Namespace) -> int:
                                   parameters=sizing.parse_count(args.params) if args.params and not arch else None,
                                   dtype=args.dtype, quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype,
                                   tensor_parallel=args.tp, pipeline_parallel=args.pp,
-                                  gpu_memory_utilization=args.gpu_memory_utilization)
+                                  gpu_memory_utilization=args.gpu_memory_utilization, gpu_share=args.gpu_share)
         except ValueError as err:
             raise UsageError(f"size: {err}") from None
         rows.append((args.model or args.config or args.params, est))
@@ -133,7 +133,8 @@ def cmd_size(args: argparse.Namespace) -> int:
             continue
         kv = f", KV {est.kv_per_token_per_gpu_kib:.0f} KiB/token/GPU" if est.kv_per_token_per_gpu_kib else ""
         print(f"{name}: {est.parameters / 1e9:.2f}B parameters, weights {est.weights_gib:.1f} GiB "
-              f"({est.weights_per_gpu_gib:.1f} GiB per GPU){kv}; {est.gpu} ({est.gpu_memory_gib:.0f} GiB, "
+              f"({est.weights_per_gpu_gib:.1f} GiB per GPU){kv}; {est.gpu} ({est.gpu_memory_gib:.0f} GiB"
+              + (f", a {est.gpu_share:g} share" if est.gpu_share < 1 else "") + ", "
               f"{est.usable_gib:.1f} usable): KV cache {est.kv_cache_per_gpu_gib:.1f} GiB per GPU"
               + (f" = {est.kv_tokens} tokens" if est.kv_tokens is not None else "")
               + f" -> {'FITS' if est.fits else 'DOES NOT FIT'}: {est.reason}")
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tp", type=int, default=1, help="tensor parallel size")
     p.add_argument("--pp", type=int, default=1, help="pipeline parallel size")
     p.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM's share of GPU memory")
+    p.add_argument("--gpu-share", type=float, default=1.0,
+                   help="a replica's share of one GPU (engine ray: 0.5, 0.25...; its memory is that share)")
     p.add_argument("--output", choices=("text", "json"), default="text", help="report format")
 
     p = command("render", cmd_render, "render the llm-stack chart with the project's helm (YAML, one file per "

@@ -46,7 +46,7 @@ class ModelFacts:
     engine: str
     tensor_parallel: int
     pipeline_parallel: int
-    gpus_per_replica: int
+    gpus_per_replica: float   # below 1: a share of one GPU (engine ray)
     pods_per_replica: int
     min_replicas: int
     max_replicas: int

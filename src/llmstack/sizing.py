@@ -186,6 +186,7 @@ class Estimate:
     max_batch_at_max_len: int | None
     fits: bool
     reason: str
+    gpu_share: float = 1.0  # a replica's share of one GPU (engine ray, 1/N)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -193,8 +194,10 @@ class Estimate:
 
 def estimate(*, gpu: str, max_model_len: int, parameters: int | None = None, arch: Architecture | None = None,
              dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
-             tensor_parallel: int = 1, pipeline_parallel: int = 1, gpu_memory_utilization: float = 0.9) -> Estimate:
-    """Memory per GPU of one replica; `arch` (from config.json or the table) also sizes the KV cache."""
+             tensor_parallel: int = 1, pipeline_parallel: int = 1, gpu_memory_utilization: float = 0.9,
+             gpu_share: float = 1.0) -> Estimate:
+    """Memory per GPU of one replica; `arch` (from config.json or the table) also sizes the KV cache. `gpu_share`:
+    a replica on a share of one GPU (engine ray, 1/N), which vLLM is given that share of the memory of."""
     if gpu not in GPUS:
         raise ValueError(f"unknown GPU {gpu!r}: use one of {', '.join(GPUS)}")
     if parameters is None and arch is None:
@@ -204,7 +207,8 @@ def estimate(*, gpu: str, max_model_len: int, parameters: int | None = None, arc
     weights = params * bytes_per_param(dtype, quantization) / GIB
     per_gpu = weights / shards
     memory = GPUS[gpu][0]
-    usable = memory * gpu_memory_utilization
+    usable = memory * gpu_memory_utilization * gpu_share
+    card = f"a {gpu}" if gpu_share == 1 else f"{gpu_share:g} of a {gpu}"
     kv_budget = usable - per_gpu - RUNTIME_RESERVE_GIB
     kv_per_token = tokens = batch = None
     if arch:
@@ -216,8 +220,8 @@ def estimate(*, gpu: str, max_model_len: int, parameters: int | None = None, arc
         batch = tokens // max_model_len
     if kv_budget <= 0:
         fits, reason = False, (f"weights need {per_gpu:.1f} GiB per GPU + {RUNTIME_RESERVE_GIB} GiB runtime, "
-                               f"more than the {usable:.1f} GiB vLLM may use of a {gpu}: raise tensorParallelSize, "
-                               f"quantize, or use a larger GPU")
+                               f"more than the {usable:.1f} GiB vLLM may use of {card}: raise tensorParallelSize, "
+                               f"quantize, or use a larger GPU{' or share' if gpu_share < 1 else ''}")
     elif tokens is not None and tokens < max_model_len:
         fits, reason = False, (f"the KV cache holds {tokens} tokens per GPU, fewer than one sequence of "
                                f"maxModelLen {max_model_len}: vLLM refuses to start; lower maxModelLen or raise "
@@ -230,7 +234,7 @@ def estimate(*, gpu: str, max_model_len: int, parameters: int | None = None, arc
                     kv_per_token_per_gpu_kib=kv_per_token / 1024 if kv_per_token else None, gpu=gpu,
                     gpu_memory_gib=memory, usable_gib=usable, kv_cache_per_gpu_gib=max(0.0, kv_budget),
                     kv_tokens=tokens, max_model_len=max_model_len, max_batch_at_max_len=batch, fits=fits,
-                    reason=reason)
+                    reason=reason, gpu_share=gpu_share)
 
 
 def load_config(path: Path) -> Architecture:

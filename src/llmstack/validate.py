@@ -135,7 +135,8 @@ def model_estimate(model: manifests.ModelFacts, arch: sizing.Architecture | None
     est = sizing.estimate(gpu=gpu, max_model_len=int(vllm.get("maxModelLen") or 8192), arch=arch,
                           dtype=vllm.get("dtype"), quantization=vllm.get("quantization"),
                           tensor_parallel=model.tensor_parallel, pipeline_parallel=model.pipeline_parallel,
-                          gpu_memory_utilization=float(vllm.get("gpuMemoryUtilization") or 0.9))
+                          gpu_memory_utilization=float(vllm.get("gpuMemoryUtilization") or 0.9),
+                          gpu_share=min(1.0, model.gpus_per_replica))
     return (known[0] if known else model.name), est
 
 
@@ -184,10 +185,11 @@ def check_sizing(models: list[manifests.ModelFacts], values: dict, report: Repor
                 f"{model.max_surge} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
                 "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place"))
         if model.engine == "ray" and model.upgrade_strategy == "NewCluster":
-            surge_gpus += gpus * max(1, model.min_replicas)
+            replicas_gpus = gpus * max(1, model.min_replicas)  # with a GPU share, whole worker pods of one GPU
+            surge_gpus += math.ceil(replicas_gpus) if gpus < 1 else replicas_gpus
     if surge_gpus and not chosen_upgrade_strategy:
         report.warning("modelDefaults.ray.upgradeStrategy", (
-            f"NewCluster (the default) brings up a second RayCluster during an upgrade: {surge_gpus} more GPU(s) "
+            f"NewCluster (the default) brings up a second RayCluster during an upgrade: {surge_gpus:g} more GPU(s) "
             "must be free or the upgrade waits; set it explicitly to NewCluster to keep zero-downtime upgrades, "
             "or to None to upgrade in place"))
     cache = values.get("modelCache") or {}

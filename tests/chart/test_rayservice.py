@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from chartkit import PROFILE_IDS, by_kind, profile, render, worker_group
+from chartkit import PROFILE_IDS, by_kind, of_models, profile, render, worker_group
 from llmstack.paths import PROFILES as PROFILE_DIR
 
 pytestmark = pytest.mark.chart
@@ -32,6 +32,29 @@ def test_tp4_profile_puts_four_gpus_in_one_worker_pod():
     group = worker_group(rs)
     assert group["numOfHosts"] == 1
     assert group["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
+def test_a_gpu_share_packs_its_replicas_onto_worker_pods_of_one_whole_gpu(tmp_path):
+    """gpus: 0.25 -- Ray Serve replicas of a quarter GPU, four to a worker pod that holds one GPU (tolerating the
+    GPU taint), worker counts rounded up, and the disruption budget counted in those pods."""
+    objs = profile("a100-7b-quarter")
+    (rs,) = by_kind(objs, "RayService")
+    group = worker_group(rs)
+    assert group["groupName"] == "gpu" and group["numOfHosts"] == 1
+    assert (group["replicas"], group["minReplicas"], group["maxReplicas"]) == (8, 8, 8)  # 32 replicas / 4
+    spec = group["template"]["spec"]
+    (worker,) = spec["containers"]
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == worker["resources"]["requests"]["nvidia.com/gpu"] == 1
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    (model,) = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["args"]["models"]
+    assert model["gpus"] == 0.25 and model["vllm"]["gpuMemoryUtilization"] == 0.9  # the image scales it
+    (pdb,) = of_models(objs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 7
+    values = tmp_path / "v.yaml"
+    values.write_text(yaml.safe_dump({"models": [{"name": "m", "source": "hf://o/m", "gpus": 0.5,
+                                                  "autoscaling": {"minReplicas": 3, "maxReplicas": 9}}]}))
+    group = worker_group(by_kind(render(values), "RayService")[0])
+    assert (group["minReplicas"], group["maxReplicas"]) == (2, 5)  # 3 and 9 replicas, two to a pod
 
 
 def test_ray_head_holds_no_gpu_and_no_replicas():

@@ -8,7 +8,8 @@ from clusterkit import cpu_node, gpu_node, missing_programs, require_programs, r
 from llmstack.paths import TOOLS_BIN
 
 NODES = [gpu_node("h100-0", "NVIDIA-H100-80GB-HBM3"), gpu_node("h100-1", "NVIDIA-H100-80GB-HBM3"),
-         gpu_node("a100-0", "NVIDIA-A100-SXM4-80GB"), gpu_node("l4-0", "NVIDIA-L4"),
+         gpu_node("a100-0", "NVIDIA-A100-SXM4-80GB"), gpu_node("a100-1", "NVIDIA-A100-SXM4-80GB"),
+         gpu_node("l4-0", "NVIDIA-L4"),
          cpu_node("cpu-0"), cpu_node("cpu-1")]
 
 

@@ -112,6 +112,30 @@ def test_the_scheduler_places_every_pod_and_gpu_pods_only_on_gpu_nodes(cluster, 
     assert {p["spec"]["nodeName"] for p in workers} == {"h100-0", "h100-1"}, "405B spans both 8-GPU nodes"
 
 
+def test_a_gpu_share_profile_runs_four_replicas_to_a_worker_pod_of_one_gpu(cluster, installed):
+    """a100-7b-quarter: 32 Ray Serve replicas of a quarter GPU are 8 worker pods of one A100 each, which the
+    scheduler places on A100 nodes without overcommitting a node's GPUs."""
+    namespace = "a100-7b-quarter"
+
+    def placed() -> list[dict]:
+        workers = pods(cluster, namespace, "ray.io/node-type=worker")
+        return workers if len(workers) == 8 and all(p["spec"].get("nodeName") for p in workers) else []
+    cluster.wait(placed, 120, "8 worker pods of the quarter-GPU profile scheduled")
+    nodes = {n["metadata"]["name"]: n for n in cluster.get("nodes")["items"]}
+    used: dict[str, int] = {}
+    for pod in placed():
+        (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "ray-worker"]
+        assert int(container["resources"]["limits"]["nvidia.com/gpu"]) == 1, pod["metadata"]["name"]
+        node = nodes[pod["spec"]["nodeName"]]
+        assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-80GB"
+    for pod in _scheduled(cluster):  # every GPU pod of every profile, against each node's GPUs
+        gpus = sum(int(c["resources"].get("limits", {}).get("nvidia.com/gpu", 0)) for c in pod["spec"]["containers"])
+        used[pod["spec"]["nodeName"]] = used.get(pod["spec"]["nodeName"], 0) + gpus
+    for name, count in used.items():
+        assert count <= int(nodes[name]["status"]["capacity"].get("nvidia.com/gpu", 0)), (name, count)
+    print(f"GPUs in use per node: {used}")
+
+
 def test_vllm_deployments_roll_out(cluster, installed):
     def rolled() -> bool:
         deps = [d for p in PROFILES for d in cluster.get("deployments", ns_of(p))["items"]]

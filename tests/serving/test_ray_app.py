@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
 import time
 
 import pytest
 import yaml
 
 from chartkit import by_kind, render
+from llmstack.local import chart
 from llmstack.local.ray import ray_serve
 from llmstack.paths import PROFILES
 from procs import free_port
@@ -21,12 +24,9 @@ pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
 
 def chart_serve_config(tiny_model, cache_dir, http_port: int) -> dict:
-    objs = render(PROFILES / "cpu-tiny.yaml", extra=("models[0].name=tiny", f"models[0].source=file://{tiny_model}"))
-    (rs,) = by_kind(objs, "RayService")
-    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    serve = chart.serve_config(f"file://{tiny_model}", cache_dir, {"host": "127.0.0.1", "port": http_port},
+                               set_values=("models[0].name=tiny",))
     assert serve["applications"][0]["import_path"] == "llm_serving.ray_app:build_app"
-    serve["applications"][0]["args"]["models"][0]["cacheDir"] = str(cache_dir)
-    serve["http_options"] = {"host": "127.0.0.1", "port": http_port}
     return serve
 
 
@@ -89,3 +89,25 @@ def test_ray_metrics_include_serve_and_vllm_families(ray_app):
         time.sleep(2)
     assert "ray_serve_num_ongoing_requests_at_replicas" in text
     assert "ray_vllm_num_requests_waiting" in text and 'model_name="tiny"' in text
+
+
+def test_ray_serve_llm_places_a_gpu_share_as_one_bundle_of_that_share(serving_python, tmp_path):
+    """The quarter-GPU profile's app args through Ray Serve LLM's own LLMConfig and engine config (the serving
+    image's Ray): each replica's placement group is one bundle of 0.24 GPU, vLLM's Ray worker claims the same,
+    and vLLM gets 0.225 of the GPU's memory (0.9 × 0.25)."""
+    (rs,) = by_kind(render(PROFILES / "a100-7b-quarter.yaml"), "RayService")
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps(yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["args"]))
+    script = ("import json, sys\n"
+              "from llm_serving.ray_app import serving_args\n"
+              "from ray.serve.llm import LLMConfig\n"
+              "config = LLMConfig(**serving_args(json.load(open(sys.argv[1])))['llm_configs'][0])\n"
+              "engine = config.get_engine_config()\n"
+              "print(json.dumps({'bundles': engine.placement_bundles, 'env': config.runtime_env['env_vars'],\n"
+              "                  'memory': engine.engine_kwargs['gpu_memory_utilization']}))\n")
+    proc = subprocess.run([str(serving_python), "-c", script, str(args)], capture_output=True, text=True,
+                          timeout=180, env={**os.environ, **VLLM_ENV})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"bundles": [{"GPU": 0.24}], "memory": 0.225,
+                    "env": {"VLLM_RAY_PER_WORKER_GPUS": "0.24", "VLLM_DISABLE_COMPILE_CACHE": "1"}}

@@ -28,6 +28,16 @@ def test_gpu_model_maps_parallelism_autoscaling_and_cache_path():
     assert "accelerator_config" not in llm
 
 
+def test_a_gpu_share_follows_ray_serve_llms_fractional_gpu_recipe():
+    """gpus: 0.25 -- a placement bundle a hair under the share, vLLM's Ray worker told the same share, no shared
+    compile cache, and vLLM's memory fraction scaled to the share (0.9 of the GPU × 0.25)."""
+    (llm,) = serving_args(app_args("a100-7b-quarter"))["llm_configs"]
+    assert llm["placement_group_config"] == {"bundles": [{"GPU": 0.24}]}
+    assert llm["runtime_env"]["env_vars"] == {"VLLM_RAY_PER_WORKER_GPUS": "0.24", "VLLM_DISABLE_COMPILE_CACHE": "1"}
+    assert llm["engine_kwargs"]["gpu_memory_utilization"] == 0.225
+    assert llm["engine_kwargs"]["tensor_parallel_size"] == 1 and "accelerator_config" not in llm
+
+
 def test_cpu_model_asks_for_the_cpu_accelerator_and_a_free_ingress():
     spec = serving_args(app_args("cpu-tiny"))
     assert spec["llm_configs"][0]["accelerator_config"] == {"kind": "cpu"}

@@ -25,6 +25,9 @@ def cfg(**over) -> dict:
     (cfg(tensorParallelSize=0), "tensorParallelSize: 0 must be an integer"),
     (cfg(engine="ray"), "engine: unknown key"),  # which objects run a model is the chart's choice, not model.json's
     ({"name": "m"}, "source: required"),
+    (cfg(gpus=0.3), "gpus: 0.3 is not a share one GPU divides into"),
+    (cfg(gpus=1.5), "gpus: 1.5 is neither a whole number"),
+    (cfg(gpus=0.5, tensorParallelSize=2), "a share of a GPU (0.5) holds one whole replica"),
     ({"name": "m", "source": "s3://b/models/../../etc"}, "has a '.' or '..' path segment"),
     ({"name": "m", "source": "hf://org/model@../../x"}, "has a '.' or '..' path segment"),
 ])
@@ -68,3 +71,10 @@ def test_every_profile_renders_configs_the_serving_package_accepts(profile):
     for rs in by_kind(objs, "RayService"):
         for model in yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["args"]["models"]:
             ModelConfig.from_dict(model)
+
+
+def test_a_gpu_share_scales_vllms_memory_fraction_to_the_share():
+    config = ModelConfig.from_dict(cfg(gpus=0.25, vllm={"gpuMemoryUtilization": 0.8}))
+    assert config.gpu_share == 0.25 and config.engine_args("/m")["gpu_memory_utilization"] == 0.2
+    whole = ModelConfig.from_dict(cfg(gpus=1))
+    assert whole.gpu_share is None and whole.engine_args("/m")["gpu_memory_utilization"] == 0.9

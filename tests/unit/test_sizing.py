@@ -61,6 +61,17 @@ def test_a_70b_model_does_not_fit_one_80gb_gpu_but_fits_four():
     assert four.fits and four.max_batch_at_max_len > 1
 
 
+def test_a_gpu_share_gets_that_share_of_the_memory():
+    """A quarter of an A100 80GB holds a 7B model in bfloat16 with KV cache to spare; a quarter of an L4 does not."""
+    arch = sizing.KNOWN_MODELS["qwen2.5-7b"]
+    whole = sizing.estimate(gpu="A100-80GB", max_model_len=4096, arch=arch)
+    quarter = sizing.estimate(gpu="A100-80GB", max_model_len=4096, arch=arch, gpu_share=0.25)
+    assert quarter.usable_gib == pytest.approx(whole.usable_gib / 4)
+    assert quarter.fits and 4096 * 4 < quarter.kv_tokens < whole.kv_tokens / 10
+    small = sizing.estimate(gpu="L4-24GB", max_model_len=4096, arch=arch, gpu_share=0.25)
+    assert not small.fits and "of 0.25 of a L4-24GB" in small.reason
+
+
 def test_a_context_longer_than_the_kv_cache_does_not_fit():
     est = sizing.estimate(gpu="L4-24GB", max_model_len=131072, arch=sizing.KNOWN_MODELS["llama-3.1-8b"])
     assert not est.fits and "lower maxModelLen" in est.reason

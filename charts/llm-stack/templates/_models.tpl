@@ -1,7 +1,7 @@
 {{/*
 The models list: each entry merged over modelDefaults and given derived keys:
-  id (name usable in object names), index, fullname, gpus (per replica), nodesPerReplica,
-  gpusPerPod, provider (what scales it), routeHost, and config (what the serving package reads).
+  id (name usable in object names), index, fullname, gpus (per replica; below 1 a GPU share), nodesPerReplica,
+  gpusPerPod, replicasPerPod, provider (what scales it), routeHost, and config (what the serving package reads).
 Merge and derive only: each rule is an llm-stack.validate.* define (_validate.tpl), called here in one order,
 and the chart fails once, listing every problem found, each naming the key and the fix.
 Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).models
@@ -26,17 +26,21 @@ Returns YAML `models: [...]`; use: (include "llm-stack.models" . | fromYaml).mod
 {{- $rule := dict "root" $root "key" $key "model" $m "prefix" $prefix "seen" $seen "hosts" $hosts -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelName" $rule | fromYamlArray) -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelSources" $rule | fromYamlArray) -}}
-{{- /* GPUs per replica: TP×PP unless gpus is given (0: a CPU model); the nodes a replica spans */ -}}
+{{- /* GPUs per replica: TP×PP unless gpus is given (0: a CPU model; below 1: a share of one GPU); the nodes a
+replica spans; the Ray Serve replicas one worker pod holds (1/share for a share, whose pods hold one GPU) */ -}}
 {{- $derived := mul (int $m.tensorParallelSize) (int $m.pipelineParallelSize) -}}
 {{- $given := $m.gpus -}}
+{{- $share := and (not (kindIs "invalid" $given)) (gt (float64 $given) 0.0) (lt (float64 $given) 1.0) -}}
 {{- $gpus := ternary $derived (int $given) (kindIs "invalid" $given) -}}
 {{- $perNode := int $m.gpusPerNode -}}
 {{- $nodes := 1 -}}
 {{- if gt $gpus $perNode -}}{{- $nodes = div $gpus $perNode -}}{{- end -}}
-{{- $_ := set $m "gpus" $gpus -}}
+{{- $_ := set $m "gpus" (ternary (float64 $given) $gpus $share) -}}
 {{- $_ := set $m "nodesPerReplica" $nodes -}}
-{{- $_ := set $m "gpusPerPod" (ternary (div $gpus $nodes) $gpus (gt $nodes 1)) -}}
-{{- $errors = concat $errors (include "llm-stack.validate.modelGpus" (merge (dict "given" $given "derived" $derived) $rule) | fromYamlArray) -}}
+{{- $_ := set $m "gpusPerPod" (ternary 1 (ternary (div $gpus $nodes) $gpus (gt $nodes 1)) $share) -}}
+{{- $_ := set $m "replicasPerPod" 1 -}}
+{{- if $share -}}{{- $_ := set $m "replicasPerPod" (int (round (divf 1.0 (float64 $given)) 0)) -}}{{- end -}}
+{{- $errors = concat $errors (include "llm-stack.validate.modelGpus" (merge (dict "given" $given "derived" $derived "share" $share) $rule) | fromYamlArray) -}}
 {{- /* autoscaling: who scales what (Ray Serve for a RayService, else an HPA unless said) */ -}}
 {{- $_ := set $m "provider" ($m.autoscaling.provider | default (ternary "ray" "hpa" (eq $m.engine "ray"))) -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelAutoscaling" $rule | fromYamlArray) -}}

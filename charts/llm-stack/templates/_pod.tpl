@@ -29,7 +29,7 @@ nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- $tolerations := .model.tolerations | default list -}}
-{{- if gt (int .model.gpus) 0 -}}
+{{- if gt (int .model.gpusPerPod) 0 -}}
 {{- $tolerations = append $tolerations (dict "key" .model.gpuResource "operator" "Exists" "effect" "NoSchedule") -}}
 {{- end }}
 {{- with $tolerations }}
@@ -40,6 +40,13 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Ray worker groups (in units of numOfHosts pods) for a number of Ray Serve replicas: one per replica, or one
+per replicasPerPod replicas with a GPU share (rounded up). Context: dict "model" $m "replicas" N */}}
+{{- define "llm-stack.workerPods" -}}
+{{- $per := int .model.replicasPerPod -}}
+{{- div (add (int .replicas) (sub $per 1)) $per -}}
 {{- end -}}
 
 {{/* Resources of a container that holds the model: GPUs added with limits == requests. Context: dict "root" $ "model" $m "gpus" N */}}

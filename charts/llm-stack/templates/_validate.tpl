@@ -190,7 +190,19 @@ nodes), and GPUs are never asked for in resources */}}
 {{- $key := .key -}}
 {{- $tp := int $m.tensorParallelSize -}}
 {{- $pp := int $m.pipelineParallelSize -}}
-{{- if and (not (kindIs "invalid" .given)) (gt (int .given) 0) (ne (int .given) (int .derived)) -}}
+{{- if .share -}}
+{{- $perGpu := int $m.replicasPerPod -}}
+{{- $exact := mulf $perGpu (float64 .given) -}}
+{{- if or (lt $perGpu 2) (lt $exact 0.999) (gt $exact 1.001) -}}
+{{- $problems = append $problems (printf "%s.gpus: %v is not a share one GPU divides into: use 1/N, e.g. 0.5, 0.25 or 0.2 (N replicas per GPU)" $key .given) -}}
+{{- else if ne $m.engine "ray" -}}
+{{- $problems = append $problems (printf "%s.gpus: a share of a GPU (%v) needs engine: ray, where Ray Serve places several replicas on one GPU; a Deployment's pod takes whole GPUs: set engine: ray, or gpus: 1" $key .given) -}}
+{{- else if ne (int .derived) 1 -}}
+{{- $problems = append $problems (printf "%s.gpus: a share of a GPU (%v) holds one whole replica, but tensorParallelSize (%d) × pipelineParallelSize (%d) = %d GPUs: set both to 1, or gpus: %d" $key .given $tp $pp (int .derived) (int .derived)) -}}
+{{- end -}}
+{{- else if and (not (kindIs "invalid" .given)) (ne (float64 .given) (floor .given)) -}}
+{{- $problems = append $problems (printf "%s.gpus: %v is neither a whole number of GPUs nor a share below 1: use a whole number (TP×PP), or 1/N of one GPU with engine: ray" $key .given) -}}
+{{- else if and (not (kindIs "invalid" .given)) (gt (int .given) 0) (ne (int .given) (int .derived)) -}}
 {{- $problems = append $problems (printf "%s.gpus (%d) contradicts tensorParallelSize (%d) × pipelineParallelSize (%d) = %d: set gpus: %d, or remove gpus to derive it" $key (int .given) $tp $pp (int .derived) (int .derived)) -}}
 {{- end -}}
 {{- $gpus := int $m.gpus -}}

@@ -67,7 +67,7 @@ class ModelConfig:
     source: Source
     tensor_parallel_size: int = _TOP["tensorParallelSize"]
     pipeline_parallel_size: int = _TOP["pipelineParallelSize"]
-    gpus: int = 1
+    gpus: float = 1   # whole GPUs, or a share of one (engine ray: 1/N, several replicas on one GPU)
     vllm: dict = field(default_factory=dict)
     lora_enabled: bool = _LORA["enabled"]
     max_loras: int = _LORA["maxLoras"]
@@ -93,8 +93,8 @@ class ModelConfig:
         _known(lora, contract.LORA_KEYS, f"{where}lora.", "")
         tp = _int(data, "tensorParallelSize", where)
         pp = _int(data, "pipelineParallelSize", where)
-        gpus = tp * pp if data.get("gpus") is None else _int(data, "gpus", where)
-        if gpus and gpus != tp * pp:
+        gpus = tp * pp if data.get("gpus") is None else _gpus(data["gpus"], tp * pp, where)
+        if gpus >= 1 and gpus != tp * pp:
             raise ConfigError(f"{where}gpus ({gpus}) contradicts tensorParallelSize ({tp}) × pipelineParallelSize "
                               f"({pp}) = {tp * pp}: set gpus: {tp * pp}, or remove gpus to derive it")
         adapters = tuple(Adapter(str(a.get("name")), Source.parse(a.get("source", ""), f"{where}lora.adapters[{i}]"
@@ -109,6 +109,11 @@ class ModelConfig:
                    drain_seconds=_int(data, "drainSeconds", where, minimum=1),
                    verify_cache=bool(data.get("verifyCache", _TOP["verifyCache"])))
 
+    @property
+    def gpu_share(self) -> float | None:
+        """The share of one GPU a replica takes (engine ray, several replicas per GPU), else None."""
+        return self.gpus if 0 < self.gpus < 1 else None
+
     def engine_args(self, model_path: str | Path) -> dict:
         """vLLM engine arguments (snake_case, as EngineArgs and Ray Serve LLM's engine_kwargs take them)."""
         v = self.vllm
@@ -121,7 +126,9 @@ class ModelConfig:
                 # vLLM's default (0) aborts in-flight requests on SIGTERM; >0 drains them first
                 "shutdown_timeout": self.drain_seconds}
         if self.gpus:
-            args["gpu_memory_utilization"] = float(v.get("gpuMemoryUtilization", _VLLM["gpuMemoryUtilization"]))
+            # vLLM takes its fraction of the whole GPU's memory: a replica on a share takes that share of it
+            utilization = float(v.get("gpuMemoryUtilization", _VLLM["gpuMemoryUtilization"]))
+            args["gpu_memory_utilization"] = round(utilization * min(1.0, self.gpus), 4)
         for key, arg in (("maxModelLen", "max_model_len"), ("quantization", "quantization"),
                          ("maxNumSeqs", "max_num_seqs")):
             if v.get(key) is not None:
@@ -153,6 +160,23 @@ def _known(data: dict, allowed: frozenset, where: str, hint: str) -> None:
     unknown = set(data) - allowed
     if unknown:
         raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key{hint}")
+
+
+def _gpus(value, derived: int, where: str) -> float:
+    """gpus: a whole number, or a share 1/N of one GPU for a replica of TP×PP = 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where}gpus: {value!r} must be a number ≥ 0")
+    if value >= 1 or value == 0:
+        if value != int(value):
+            raise ConfigError(f"{where}gpus: {value!r} is neither a whole number of GPUs nor a share below 1")
+        return int(value)
+    per_gpu = round(1 / value)
+    if per_gpu < 2 or abs(per_gpu * value - 1) > 1e-3:
+        raise ConfigError(f"{where}gpus: {value!r} is not a share one GPU divides into: use 1/N (0.5, 0.25, ...)")
+    if derived != 1:
+        raise ConfigError(f"{where}gpus: a share of a GPU ({value}) holds one whole replica, but tensorParallelSize × "
+                          f"pipelineParallelSize = {derived}")
+    return float(value)
 
 
 def _int(data: dict, key: str, where: str, minimum: int | None = None) -> int:

@@ -22,6 +22,8 @@ from llm_serving.fetch import cache_path, fetch, local_path
 log = logging.getLogger("llm_serving.ray_app")
 # Ray Serve LLM reads it at import; the chart sets it (with RAY_SERVE_ENABLE_HA_PROXY) on every Ray pod
 DIRECT_STREAMING_ENV = "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"
+# a GPU-share replica reserves this much less than its share (Ray Serve LLM's guide: 0.49 for half a GPU)
+GPU_SHARE_HEADROOM = 0.01
 
 try:  # Ray is in the serving image; the config helpers below work without it
     from ray.llm._internal.common.callbacks.base import CallbackBase
@@ -63,6 +65,14 @@ def llm_config(config: ModelConfig, raw: dict) -> dict:
     }
     if config.gpus == 0:
         result["accelerator_config"] = {"kind": "cpu"}  # else Ray Serve LLM reserves a GPU per worker
+    elif config.gpu_share:
+        # Ray Serve LLM's fractional-GPU recipe: a bundle of the share (a hair under it, so that N replicas always
+        # fit one GPU's 1.0), vLLM's Ray worker told the same share, and no shared torch.compile cache (vLLM
+        # replicas compiling into one cache folder at once contend for it)
+        share = round(config.gpu_share - GPU_SHARE_HEADROOM, 4)
+        result["placement_group_config"] = {"bundles": [{"GPU": share}]}
+        result["runtime_env"] = {"env_vars": {"VLLM_RAY_PER_WORKER_GPUS": str(share),
+                                              "VLLM_DISABLE_COMPILE_CACHE": "1"}}
     if config.lora_enabled:
         result["lora_config"] = {"max_num_adapters_per_replica": config.max_loras}
     return result
