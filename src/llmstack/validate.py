@@ -184,6 +184,11 @@ def check_sizing(models: list[manifests.ModelFacts], values: dict, report: Repor
             report.warning(f"{model.key}.rollout.maxSurge", (
                 f"{model.max_surge} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
                 "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place"))
+        if model.upgrade_strategy == "NewClusterWithIncrementalUpgrade":
+            report.warning(f"{model.key}.ray.upgradeStrategy", (
+                "NewClusterWithIncrementalUpgrade (alpha in KubeRay 1.6) needs, besides these values, the Gateway API "
+                "CRDs, a Gateway controller for its gatewayClassName, and the operator's feature gate "
+                "RayServiceIncrementalUpgrade (`llmstack addons` turns it on)"))
         if model.engine == "ray" and model.upgrade_strategy == "NewCluster":
             replicas_gpus = gpus * max(1, model.min_replicas)  # with a GPU share, whole worker pods of one GPU
             surge_gpus += math.ceil(replicas_gpus) if gpus < 1 else replicas_gpus

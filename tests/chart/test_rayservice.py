@@ -57,6 +57,28 @@ def test_a_gpu_share_packs_its_replicas_onto_worker_pods_of_one_whole_gpu(tmp_pa
     assert (group["minReplicas"], group["maxReplicas"]) == (2, 5)  # 3 and 9 replicas, two to a pod
 
 
+def test_incremental_upgrade_renders_kuberays_options_and_routes_the_gateway_through_kuberays_gateway(tmp_path):
+    """NewClusterWithIncrementalUpgrade: KubeRay's clusterUpgradeOptions (the surge by default one worker pod of
+    minReplicas, the traffic step the same), and the llm-gateway sending the model's traffic to KubeRay's Gateway,
+    which follows the upgrade, instead of the model's Service, which does not."""
+    values = tmp_path / "v.yaml"
+    values.write_text(yaml.safe_dump({
+        "gateway": {"enabled": True, "keys": {"existingSecret": "keys"}},
+        "models": [{"name": "m", "source": "hf://o/m", "gpus": 1, "autoscaling": {"minReplicas": 3, "maxReplicas": 6},
+                    "ray": {"upgradeStrategy": "NewClusterWithIncrementalUpgrade", "incrementalUpgrade": {
+                        "gatewayClassName": "istio", "backendUrl": "http://llm-llm-stack-m-gateway-istio.llm.svc"}}}]}))
+    objs = render(values)
+    (rs,) = by_kind(objs, "RayService")
+    assert rs["spec"]["upgradeStrategy"] == {"type": "NewClusterWithIncrementalUpgrade", "clusterUpgradeOptions": {
+        "gatewayClassName": "istio", "maxSurgePercent": 34, "stepSizePercent": 34, "intervalSeconds": 60}}
+    assert rs["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True
+    config = next(c for c in by_kind(objs, "ConfigMap") if "gateway.yaml" in c["data"])
+    (route,) = yaml.safe_load(config["data"]["gateway.yaml"])["routes"]
+    assert [b["url"] for b in route["backends"]] == ["http://llm-llm-stack-m-gateway-istio.llm.svc"]
+    default = by_kind(profile("a100-70b-tp4"), "RayService")[0]["spec"]["upgradeStrategy"]
+    assert default == {"type": "NewCluster"}
+
+
 def test_ray_head_holds_no_gpu_and_no_replicas():
     for name in PROFILE_IDS:
         for rs in by_kind(profile(name), "RayService"):

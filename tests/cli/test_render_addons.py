@@ -60,6 +60,19 @@ def test_keda_replaces_the_adapter_when_models_ask_for_it(tmp_path):
     assert "keda" in wanted and "prometheus-adapter" not in wanted and "kuberay-operator" not in wanted
 
 
+def test_the_operators_incremental_upgrade_gate_is_on_only_for_a_release_that_asks_for_it(tmp_path):
+    values = tmp_path / "incremental.yaml"
+    values.write_text(yaml.safe_dump({"models": [{"name": "m", "source": "hf://org/m", "gpus": 1,
+                                                  "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+                                                  "ray": {"upgradeStrategy": "NewClusterWithIncrementalUpgrade",
+                                                          "incrementalUpgrade": {"gatewayClassName": "istio"}}}]}))
+    for path, gates in ((values, [{"name": "RayServiceIncrementalUpgrade", "enabled": True}]),
+                        (PROFILES / "a100-70b-tp4.yaml", None)):
+        rendered = manifests.parse(helm.template([path], api_versions=helm.OPTIONAL_API_VERSIONS))
+        wanted = addons.for_release(coalesced([path]), manifests.model_facts(rendered))
+        assert wanted["kuberay-operator"].get("featureGates") == gates, path.name
+
+
 def test_addons_install_dry_run_lists_pinned_releases_and_contacts_nothing():
     proc = llmstack("addons", "install", "-f", str(PROFILES / "a100-70b-tp4.yaml"), "--dry-run")
     assert proc.returncode == 0, proc.stderr

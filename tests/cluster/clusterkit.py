@@ -21,6 +21,7 @@ import yaml
 from pyhelm3 import Client
 
 from llmstack.apiserver import SERVICE_CIDR, ApiServer
+from llmstack.crds import gateway_api as gateway_api_crds
 from llmstack.local import free_port, start
 from llmstack.local.netns import Namespace, network_namespace
 from llmstack.paths import STACK_CHART, TOOLS_BIN, crds_dir, helm_binary
@@ -215,21 +216,24 @@ def restricted_namespace(cluster: ControlPlane, name: str) -> None:
 
 @contextlib.contextmanager
 def running_cluster(root: Path, nodes: list[dict]) -> Iterator[ControlPlane]:
-    """A control plane in its network namespace, with kwok's `nodes`, cluster DNS, the KubeRay CRDs and the
-    operator (which resolves the Ray heads' Service names, as it would in its pod)."""
+    """A control plane in its network namespace, with kwok's `nodes`, cluster DNS, the KubeRay and Gateway API
+    CRDs and the operator (which resolves the Ray heads' Service names, as it would in its pod)."""
     with cluster_network() as ns:
         cp = ControlPlane(root, address=ns.address, netns=ns.name, network=ns)
         try:
             cp.up(nodes)
             cp.serve_dns()
             # the KubeRay CRDs this project validates against, then the operator built from the same release
-            crds = sorted(crds_dir().glob("*.yaml"))
+            # and the Gateway API's (its Gateways and HTTPRoutes carry KubeRay's incremental upgrades, whose
+            # feature gate is on, as `llmstack addons` sets it for a release that asks for them)
+            crds = sorted(crds_dir().glob("*.yaml")) + sorted(gateway_api_crds().glob("*.yaml"))
             cp.kubectl("apply", "--server-side", *(arg for f in crds for arg in ("-f", str(f))))
             cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                       *(f"crd/{f.name.removeprefix('ray.io_').removesuffix('.yaml')}.ray.io" for f in crds))
+                       *(f"crd/{'.'.join(f.stem.split('_', 1)[::-1])}" for f in crds))
             argv = ns.wrap([str(TOOLS_BIN / "ray-operator"), f"--kubeconfig={cp.kubeconfig}",
                             "--enable-leader-election=false", "--metrics-addr=127.0.0.1:0",
-                            "--health-probe-bind-address=127.0.0.1:0"])
+                            "--health-probe-bind-address=127.0.0.1:0",
+                            "--feature-gates=RayServiceIncrementalUpgrade=true"])
             cp.procs.append(start("ray-operator", argv, cp.root, lambda: True, timeout=30))
             print(f"control plane up: {', '.join(f'{k} {v:.1f}s' for k, v in cp.timings.items())}")
             yield cp

@@ -250,6 +250,35 @@ shorter than a cold start, min <= max, a reachable Ray Serve target */}}
 {{- toYaml $problems -}}
 {{- end -}}
 
+{{/* NewClusterWithIncrementalUpgrade: what KubeRay refuses without (a GatewayClass, its autoscaler), steps that
+fit in the surge, and traffic that enters through KubeRay's Gateway, which the model's Service does not follow */}}
+{{- define "llm-stack.validate.modelUpgrade" -}}
+{{- $problems := list -}}
+{{- $m := .model -}}
+{{- $key := printf "%s.ray" .key -}}
+{{- $root := .root -}}
+{{- if and (eq $m.engine "ray") (eq $m.ray.upgradeStrategy "NewClusterWithIncrementalUpgrade") -}}
+{{- $iu := $m.ray.incrementalUpgrade -}}
+{{- if not $iu.gatewayClassName -}}
+{{- $problems = append $problems (printf "%s.incrementalUpgrade.gatewayClassName: NewClusterWithIncrementalUpgrade shifts traffic through a Gateway that KubeRay creates: name the GatewayClass of your Gateway API controller (kubectl get gatewayclass)" $key) -}}
+{{- end -}}
+{{- if le (int $m.autoscaling.maxReplicas) (int $m.autoscaling.minReplicas) -}}
+{{- $problems = append $problems (printf "%s.upgradeStrategy: NewClusterWithIncrementalUpgrade needs KubeRay's autoscaler, which runs only when autoscaling.maxReplicas is above minReplicas (KubeRay refuses it otherwise): raise maxReplicas, or use NewCluster" $key) -}}
+{{- end -}}
+{{- if gt (int $m.upgradeOptions.stepSizePercent) (int $m.upgradeOptions.maxSurgePercent) -}}
+{{- $problems = append $problems (printf "%s.incrementalUpgrade.stepSizePercent (%d) is above maxSurgePercent (%d): traffic would move faster than capacity; lower it to at most %d" $key (int $m.upgradeOptions.stepSizePercent) (int $m.upgradeOptions.maxSurgePercent) (int $m.upgradeOptions.maxSurgePercent)) -}}
+{{- end -}}
+{{- if $root.Values.gateway.enabled -}}
+{{- if not (regexMatch "^https?://[^/\\s]+(/[^\\s]*)?$" (toString $iu.backendUrl)) -}}
+{{- $problems = append $problems (printf "%s.incrementalUpgrade.backendUrl: %q: during an incremental upgrade KubeRay moves traffic through the Gateway %s-gateway, not the model's Service: give the http:// URL at which your Gateway controller serves it (e.g. http://%s-gateway-istio.%s.svc for Istio)" $key (toString $iu.backendUrl) $m.fullname $m.fullname $root.Release.Namespace) -}}
+{{- end -}}
+{{- else if or $root.Values.ingress.enabled $root.Values.httpRoute.enabled -}}
+{{- $problems = append $problems (printf "%s.upgradeStrategy: with NewClusterWithIncrementalUpgrade traffic must enter through KubeRay's Gateway %s-gateway, but the chart's Ingress/HTTPRoute reach the model's Service, which the upgrade bypasses: enable gateway.enabled and set %s.incrementalUpgrade.backendUrl, or use NewCluster" $key $m.fullname $key) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $problems -}}
+{{- end -}}
+
 {{/* Without the gateway one host cannot route by model: a host per model */}}
 {{- define "llm-stack.validate.modelHost" -}}
 {{- $problems := list -}}
