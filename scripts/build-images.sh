@@ -155,9 +155,11 @@ SERVING=localhost/llm-stack/serving:$VERSION-cpu
 if fresh serving-cpu "$SERVING" "$serving_hash"; then report serving-cpu "$SERVING"; else
   t0=$SECONDS
   in_store "$CPU_BASE"
-  # vLLM's CPU kernels load (their shared libraries are all there), the command runs
+  # vLLM's CPU kernels load, as vLLM picks them for this CPU (_C needs AVX-512 BF16; AVX2-only machines, e.g.
+  # many AMD EPYC hosts, load _C_AVX2, and a bare `import vllm._C` dies there with SIGILL), the command runs
   bud serving-cpu "$SERVING" "$serving_hash" images/serving/Dockerfile "$WHEELS/serving" \
-    "python3 -c 'import vllm._C, ray.serve.llm' && llm-serving --help" --build-arg BASE="$CPU_BASE"
+    "python3 -c 'import torch; from vllm.platforms import current_platform as p; p.import_kernels(); torch.ops._C.rms_norm; import ray.serve.llm' && llm-serving --help" \
+    --build-arg BASE="$CPU_BASE"
 fi
 
 # --- gateway ------------------------------------------------------------------------------------------------------
