@@ -122,3 +122,36 @@ def test_pvc_source_is_mounted_read_only():
     spec = worker_group(rs)["template"]["spec"]
     volume = next(v for v in spec["volumes"] if v["name"] == "source-weights")
     assert volume["persistentVolumeClaim"] == {"claimName": "weights", "readOnly": True}
+
+
+def _cache_env(objs) -> dict[str, dict[str, str]]:
+    """Each model container's compile-cache variables, by owner/group."""
+    names = {"VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "CUDA_CACHE_PATH",
+             "VLLM_USE_AOT_COMPILE"}
+    return {owner: {e["name"]: e.get("value") for c in spec["containers"] for e in c.get("env", [])
+                    if e["name"] in names}
+            for owner, spec in pod_specs(objs) if "/head" not in owner and "gateway" not in owner}
+
+
+def test_compile_caches_live_on_the_cache_volume_one_folder_per_image_and_gpu_product():
+    """Warm restarts: vLLM's compile cache and the kernel caches under the model cache's .compile/<key>, the key
+    naming the GPU product the pods select and the serving image, so neither another vLLM nor another GPU reuses
+    them; CPU engines use vLLM's classic compile cache (its AOT artifacts do not load on CPU)."""
+    l4 = _cache_env(profile("l4-8b"))
+    (env,) = l4.values()
+    root = env["VLLM_CACHE_ROOT"]
+    assert root.startswith("/models/.compile/NVIDIA-L4-") and root.endswith("/vllm")
+    folder = root.removesuffix("/vllm")
+    assert {env[k] for k in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "CUDA_CACHE_PATH")} == {
+        f"{folder}/inductor", f"{folder}/triton", f"{folder}/cuda"}
+    assert "VLLM_USE_AOT_COMPILE" not in env
+    (other_image,) = _cache_env(render(PROFILE_DIR / "l4-8b.yaml", extra=("image.tag=0.2.0",))).values()
+    (other_gpu,) = _cache_env(render(PROFILE_DIR / "l4-8b.yaml",
+                                     extra=("models[0].nodeSelector.nvidia\\.com/gpu\\.product=NVIDIA-A10G",))).values()
+    assert len({root, other_image["VLLM_CACHE_ROOT"], other_gpu["VLLM_CACHE_ROOT"]}) == 3
+    assert other_gpu["VLLM_CACHE_ROOT"].startswith("/models/.compile/NVIDIA-A10G-")
+    cpu = list(_cache_env(profile("cpu-tiny")).values())
+    assert cpu and all(e["VLLM_CACHE_ROOT"].startswith("/models/.compile/cpu-") and e["VLLM_USE_AOT_COMPILE"] == "0"
+                       for e in cpu)
+    off = _cache_env(render(PROFILE_DIR / "l4-8b.yaml", extra=("modelCache.compileCache=false",)))
+    assert off and not any(off.values())

@@ -63,6 +63,17 @@ per replicasPerPod replicas with a GPU share (rounded up). Context: dict "model"
 {{- toYaml $res -}}
 {{- end -}}
 
+{{/* The compile cache's folder name: the GPU product the model's pods select (GPU Feature Discovery's or GKE's
+label; `gpu` when unpinned, `cpu` without GPUs) and a digest of the serving image reference. Context: dict "root"
+$ "model" $m */}}
+{{- define "llm-stack.compileCacheKey" -}}
+{{- $labels := .model.nodeSelector | default dict -}}
+{{- $gpu := ternary "gpu" "cpu" (gt (int .model.gpusPerPod) 0) -}}
+{{- $product := get $labels "nvidia.com/gpu.product" | default (get $labels "cloud.google.com/gke-accelerator") -}}
+{{- if and $product (gt (int .model.gpusPerPod) 0) -}}{{- $gpu = regexReplaceAll "[^A-Za-z0-9._-]+" $product "-" -}}{{- end -}}
+{{- printf "%s-%s" $gpu (trunc 12 (sha256sum (include "llm-stack.image" .root))) -}}
+{{- end -}}
+
 {{/* Environment of model containers. Context: dict "root" $ "model" $m */}}
 {{- define "llm-stack.modelEnv" -}}
 - name: LLM_STACK_CONFIG
@@ -75,6 +86,25 @@ per replicasPerPod replicas with a GPU share (rounded up). Context: dict "model"
   value: /tmp/cache
 - name: HF_HOME
   value: {{ printf "%s/.hf" .root.Values.modelCache.mountPath }}
+{{- if .root.Values.modelCache.compileCache }}
+{{- /* warm restarts: compiled graphs and kernels on the cache volume, one folder per image (vLLM, torch) and GPU
+       product, so that a different version or GPU never reads another's */}}
+{{- $dir := printf "%s/.compile/%s" .root.Values.modelCache.mountPath (include "llm-stack.compileCacheKey" .) }}
+- name: VLLM_CACHE_ROOT
+  value: {{ $dir }}/vllm
+- name: TORCHINDUCTOR_CACHE_DIR
+  value: {{ $dir }}/inductor
+- name: TRITON_CACHE_DIR
+  value: {{ $dir }}/triton
+- name: CUDA_CACHE_PATH
+  value: {{ $dir }}/cuda
+{{- if eq (int .model.gpusPerPod) 0 }}
+{{- /* vLLM 0.32's CPU backend cannot load its own AOT-compiled artifacts ("no attribute 'finalize_loading'") and
+       compiles again; its classic compile cache loads */}}
+- name: VLLM_USE_AOT_COMPILE
+  value: "0"
+{{- end }}
+{{- end }}
 {{- if .root.Values.credentials.hfToken.existingSecret }}
 - name: HF_TOKEN_PATH
   value: /var/run/secrets/llm-stack/hf/token
