@@ -150,6 +150,9 @@ def test_compile_caches_live_on_the_cache_volume_one_folder_per_image_and_gpu_pr
                                      extra=("models[0].nodeSelector.nvidia\\.com/gpu\\.product=NVIDIA-A10G",))).values()
     assert len({root, other_image["VLLM_CACHE_ROOT"], other_gpu["VLLM_CACHE_ROOT"]}) == 3
     assert other_gpu["VLLM_CACHE_ROOT"].startswith("/models/.compile/NVIDIA-A10G-")
+    heads = [spec for owner, spec in pod_specs(profile("cpu-tiny")) if owner.endswith("/head")]
+    assert heads and not any(e["name"] == "VLLM_CACHE_ROOT" for spec in heads for c in spec["containers"]
+                             for e in c.get("env", [])), "the head mounts no cache: vLLM's import would write there"
     cpu = list(_cache_env(profile("cpu-tiny")).values())
     assert cpu and all(e["VLLM_CACHE_ROOT"].startswith("/models/.compile/cpu-") and e["VLLM_USE_AOT_COMPILE"] == "0"
                        for e in cpu)

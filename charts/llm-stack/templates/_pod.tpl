@@ -74,18 +74,9 @@ $ "model" $m */}}
 {{- printf "%s-%s" $gpu (trunc 12 (sha256sum (include "llm-stack.image" .root))) -}}
 {{- end -}}
 
-{{/* Environment of model containers. Context: dict "root" $ "model" $m */}}
-{{- define "llm-stack.modelEnv" -}}
-- name: LLM_STACK_CONFIG
-  value: /etc/llm-stack/model.json
-- name: LLM_STACK_CACHE_DIR
-  value: {{ .root.Values.modelCache.mountPath }}
-- name: HOME
-  value: /tmp/home
-- name: XDG_CACHE_HOME
-  value: /tmp/cache
-- name: HF_HOME
-  value: {{ printf "%s/.hf" .root.Values.modelCache.mountPath }}
+{{/* Compile caches on the model cache volume, for the containers that mount it (the vLLM container, the Ray
+workers; not the Ray head, whose vLLM import would create them on a read-only root). Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.compileCacheEnv" -}}
 {{- if .root.Values.modelCache.compileCache }}
 {{- /* warm restarts: compiled graphs and kernels on the cache volume, one folder per image (vLLM, torch) and GPU
        product, so that a different version or GPU never reads another's */}}
@@ -105,6 +96,20 @@ $ "model" $m */}}
   value: "0"
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* Environment of model containers. Context: dict "root" $ "model" $m */}}
+{{- define "llm-stack.modelEnv" -}}
+- name: LLM_STACK_CONFIG
+  value: /etc/llm-stack/model.json
+- name: LLM_STACK_CACHE_DIR
+  value: {{ .root.Values.modelCache.mountPath }}
+- name: HOME
+  value: /tmp/home
+- name: XDG_CACHE_HOME
+  value: /tmp/cache
+- name: HF_HOME
+  value: {{ printf "%s/.hf" .root.Values.modelCache.mountPath }}
 {{- if .root.Values.credentials.hfToken.existingSecret }}
 - name: HF_TOKEN_PATH
   value: /var/run/secrets/llm-stack/hf/token
