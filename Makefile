@@ -44,7 +44,7 @@ bench-gateway: setup ## gateway cost per request vs direct, a bare proxy, LiteLL
 	  .tools/litellm-venv/bin/pip install --quiet --no-cache-dir -r requirements/litellm.lock; }
 	.venv/bin/python scripts/bench/gateway.py --json-out .tools/bench-gateway.json $(if $(BASELINE),--baseline $(BASELINE))
 
-bench-serving: setup ## direct vLLM vs the Ray Serve app (default and direct streaming), CPU, tiny and realistic models
+bench-serving: setup ## direct vLLM vs the Ray Serve app (direct streaming, the default, and the stock path), CPU, tiny and realistic models
 	.venv/bin/python scripts/bench/serving.py --json-out .tools/bench-serving.json
 
 generate: setup ## regenerate from their sources: dashboards, values/addons/, the model contract's files (schema, modelDefaults, llm_serving/contract.py), the charts' READMEs

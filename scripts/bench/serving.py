@@ -4,9 +4,10 @@ OpenAI server (`llm-serving serve`), same model, same prompts, same machine, in 
 
 For each model size (tiny, realistic) the servers run side by side; cells alternate between them
 (concurrency 1 and 16, 32 output tokens, chat, non-streaming and streaming). Prints Markdown. The Ray Serve app
-runs twice: as the chart deploys it by default (Serve proxy -> OpenAiIngress -> LLMServer) and with
-`ray.directStreaming: true` (HAProxy -> the LLMServer serving vLLM's own app), the latter inside a network
-namespace of its own (HAProxy binds its stats and metrics ports on every interface; needs root for `ip netns`).
+runs twice: as the chart deploys it by default, `ray.directStreaming: true` (HAProxy -> the LLMServer serving
+vLLM's own app), and on Ray Serve LLM's stock path, `directStreaming: false` (Serve proxy -> OpenAiIngress ->
+LLMServer); the direct-streaming app runs inside a network namespace of its own (HAProxy binds its stats and
+metrics ports on every interface; needs root for `ip netns`).
 
 `--gpu` runs the same comparison on one NVIDIA GPU with the CUDA build of vLLM (LLMSTACK_SERVING_VENV names its
 environment; scripts/bench/serving-gpu.sh prepares one): the `small` model (~1 B parameters), CUDA graphs on,
@@ -118,8 +119,9 @@ def main() -> int:
     parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment of the Ray cluster, e.g. RAY_SERVE_THROUGHPUT_OPTIMIZED=1 or "
                              "RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS=100")
-    parser.add_argument("--ray-apps", default="default,direct-streaming",
-                        help="which Ray Serve apps: default (the chart's default) and/or direct-streaming")
+    parser.add_argument("--ray-apps", default="stock,direct-streaming",
+                        help="which Ray Serve apps: direct-streaming (the chart's default) and/or stock "
+                             "(directStreaming: false)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     GPU = args.gpu
@@ -137,7 +139,8 @@ def main() -> int:
             targets = {"direct vLLM": f"http://127.0.0.1:{direct_port}"}
             ray_env = dict(kv.split("=", 1) for kv in args.ray_env)
             for i, app in enumerate(args.ray_apps.split(",")):
-                name = "Ray Serve app" + (", direct streaming" if app == "direct-streaming" else "")
+                name = ("Ray Serve app, direct streaming (default)" if app == "direct-streaming"
+                        else "Ray Serve app, stock path")
                 try:
                     # short folder names: Ray's socket paths under them must stay < 108 bytes
                     targets[name] = running.enter_context(ray_app(model_dir, tmp / f"r{i}", ray_env,

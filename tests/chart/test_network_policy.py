@@ -63,7 +63,7 @@ def test_ray_model_behind_the_gateway():
         # Ray among its own pods, on Ray's ports only
         (worker, head, 6379, True), (worker, head, 6380, True), (head, worker, 6381, True),
         (worker, head, 15000, True), (worker, head, 52365, True), (worker, head, 22, False),
-        (worker, head, 9999, False), (worker, head, 30000, False),
+        (worker, head, 9999, False), (worker, head, 25000, False), (worker, head, 35000, False),
         # egress: DNS, model sources over HTTPS, the API server from the head only
         (worker, HUB, 443, True), (worker, HUB, 80, False), (worker, HUB, 22, False),
         (head, API_SERVER, 6443, True), (worker, API_SERVER, 6443, False), (worker, gateway, 8080, False),
@@ -73,13 +73,18 @@ def test_ray_model_behind_the_gateway():
     assert allowed(policies, worker, DNS, 53, "UDP") and allowed(policies, head, DNS, 53, "TCP")
 
 
-def test_direct_streaming_opens_the_replica_ports_between_ray_pods():
-    objs = render(PROFILES / "cpu-tiny.yaml", extra=("models[0].ray.directStreaming=true",))
+def test_direct_streaming_opens_the_replica_ports_between_ray_pods_and_the_stock_path_does_not():
+    objs = render(PROFILES / "cpu-tiny.yaml")  # directStreaming: the default
     p = pods(objs)
     head, worker = p["smollm2-135m-instruct/head"], p["smollm2-135m-instruct/worker"]
     policies = by_kind(objs, "NetworkPolicy")
     assert allowed(policies, head, worker, 30000) and allowed(policies, worker, worker, 40500)
     assert not allowed(policies, NEIGHBOUR, worker, 30000)
+    stock = render(PROFILES / "cpu-tiny.yaml", extra=("models[0].ray.directStreaming=false",))
+    p = pods(stock)
+    head, worker = p["smollm2-135m-instruct/head"], p["smollm2-135m-instruct/worker"]
+    policies = by_kind(stock, "NetworkPolicy")
+    assert not allowed(policies, head, worker, 30000) and not allowed(policies, worker, worker, 40500)
 
 
 def test_two_models_do_not_share_a_ray_cluster_network():

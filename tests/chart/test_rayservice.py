@@ -111,7 +111,7 @@ def test_ray_serve_autoscaling_and_worker_bounds_follow_the_values():
     assert rs["spec"]["upgradeStrategy"]["type"] == "NewCluster"
 
 
-def test_direct_streaming_sets_rays_flags_on_every_ray_pod_and_only_when_asked():
+def test_direct_streaming_is_the_default_on_every_ray_pod_and_off_when_asked():
     def ray_env(objs) -> list[dict]:
         (rs,) = by_kind(objs, "RayService")
         cluster = rs["spec"]["rayClusterConfig"]
@@ -120,9 +120,10 @@ def test_direct_streaming_sets_rays_flags_on_every_ray_pod_and_only_when_asked()
                 for pod in pods for c in pod["template"]["spec"]["containers"] if c["name"].startswith("ray-")]
 
     flags = {"RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING", "RAY_SERVE_THROUGHPUT_OPTIMIZED"}
-    on = ray_env(render(PROFILE_DIR / "cpu-tiny.yaml", extra=("modelDefaults.ray.directStreaming=true",)))
+    on = ray_env(profile("cpu-tiny"))
     assert len(on) == 2 and all({k: env.get(k) for k in flags} == dict.fromkeys(flags, "1") for env in on)
-    assert not any(flags & set(env) for env in ray_env(profile("cpu-tiny")))
+    off = ray_env(render(PROFILE_DIR / "cpu-tiny.yaml", extra=("modelDefaults.ray.directStreaming=false",)))
+    assert len(off) == 2 and not any(flags & set(env) for env in off)
 
 
 def test_fixed_size_ray_model_runs_without_the_autoscaler():
