@@ -170,9 +170,11 @@ def report(results: list[dict]) -> str:
     for r in results:
         direct = next(d for d in results if d["size"] == r["size"] and d["stream"] == r["stream"]
                       and d["concurrency"] == r["concurrency"] and d["target"] == "direct vLLM")
+        # a cell in which direct vLLM finished nothing (a machine far slower than the window) has no ratio
+        ratio = f"{r['rps'] / direct['rps']:.2f}×" if direct["rps"] else "n/a"
         lines.append(f"| {r['size']} | {'stream' if r['stream'] else 'json'} | {r['concurrency']} | {r['target']} | "
                      f"{r['rps']:.1f} | {r['rps'] * 32:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['ttfb_p50']:.1f} | "
-                     f"{r['rps'] / direct['rps']:.2f}× | {r['p50'] - direct['p50']:+.1f} |")
+                     f"{ratio} | {r['p50'] - direct['p50']:+.1f} |")
     return "\n".join(lines)
 
 
