@@ -52,9 +52,9 @@ def test_the_operator_accepts_the_charts_incremental_upgrade_and_refuses_it_with
     fixed = json.loads(json.dumps(VALUES))
     fixed["models"][0]["autoscaling"]["maxReplicas"] = 2
     with pytest.raises(helm.HelmError, match="needs KubeRay's autoscaler"):
-        helm.template([_values_file(cluster, fixed)])
+        helm.template([_values_file(cluster, fixed, "fixed-size")])
     fixed["models"][0]["autoscaling"]["maxReplicas"] = 4
-    objs = manifests.parse(helm.template([_values_file(cluster, fixed)], namespace=NS, release="fixed"))
+    objs = manifests.parse(helm.template([_values_file(cluster, fixed, "autoscaled")], namespace=NS, release="fixed"))
     (bare,) = [o for o in objs if o["kind"] == "RayService"]
     bare["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] = False
     proc = subprocess.run([str(TOOLS_BIN / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", "apply", "-n", NS,
@@ -65,7 +65,7 @@ def test_the_operator_accepts_the_charts_incremental_upgrade_and_refuses_it_with
                  "KubeRay's InvalidRayServiceSpec event for the RayService without its autoscaler")
 
 
-def _values_file(cluster, values: dict):
-    path = cluster.root / f"values-{abs(hash(json.dumps(values, sort_keys=True)))}.yaml"
+def _values_file(cluster, values: dict, name: str):
+    path = cluster.root / f"values-{name}.yaml"
     path.write_text(yaml.safe_dump(values))
     return path
