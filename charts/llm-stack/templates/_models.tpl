@@ -44,14 +44,16 @@ replica spans; the Ray Serve replicas one worker pod holds (1/share for a share,
 {{- /* autoscaling: who scales what (Ray Serve for a RayService, else an HPA unless said) */ -}}
 {{- $_ := set $m "provider" ($m.autoscaling.provider | default (ternary "ray" "hpa" (eq $m.engine "ray"))) -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelAutoscaling" $rule | fromYamlArray) -}}
-{{- /* KubeRay's incremental upgrade: by default the new cluster grows one worker pod (of minReplicas) at a time,
-and traffic follows in steps of the same size */ -}}
+{{- /* upgradeOptions, only for a ray model on KubeRay's incremental upgrade: by default the new cluster grows one
+worker pod (of minReplicas) at a time, and traffic follows in steps of the same size */ -}}
+{{- if and (eq $m.engine "ray") (eq $m.ray.upgradeStrategy "NewClusterWithIncrementalUpgrade") -}}
 {{- $iu := $m.ray.incrementalUpgrade -}}
 {{- $pods := mul (include "llm-stack.workerPods" (dict "model" $m "replicas" $m.autoscaling.minReplicas) | int) $nodes -}}
 {{- $surge := int ($iu.maxSurgePercent | default (ternary (div (add 100 (sub $pods 1)) (max $pods 1)) 100 (gt $pods 0))) -}}
 {{- $_ := set $m "upgradeOptions" (dict "gatewayClassName" $iu.gatewayClassName "maxSurgePercent" $surge
       "stepSizePercent" (int ($iu.stepSizePercent | default $surge)) "intervalSeconds" (int $iu.intervalSeconds)) -}}
 {{- $errors = concat $errors (include "llm-stack.validate.modelUpgrade" $rule | fromYamlArray) -}}
+{{- end -}}
 {{- /* the host a model is routed on when no gateway stands in front */ -}}
 {{- if and (or $root.Values.ingress.enabled $root.Values.httpRoute.enabled) (not $root.Values.gateway.enabled) -}}
 {{- $_ := set $m "routeHost" ($m.host | default $root.Values.ingress.host) -}}

@@ -250,14 +250,14 @@ shorter than a cold start, min <= max, a reachable Ray Serve target */}}
 {{- toYaml $problems -}}
 {{- end -}}
 
-{{/* NewClusterWithIncrementalUpgrade: what KubeRay refuses without (a GatewayClass, its autoscaler), steps that
-fit in the surge, and traffic that enters through KubeRay's Gateway, which the model's Service does not follow */}}
+{{/* NewClusterWithIncrementalUpgrade (called for the ray models on it): what KubeRay refuses without (a
+GatewayClass, its autoscaler), steps that fit in the surge, and traffic that enters through KubeRay's Gateway, which
+the model's Service does not follow */}}
 {{- define "llm-stack.validate.modelUpgrade" -}}
 {{- $problems := list -}}
 {{- $m := .model -}}
 {{- $key := printf "%s.ray" .key -}}
 {{- $root := .root -}}
-{{- if and (eq $m.engine "ray") (eq $m.ray.upgradeStrategy "NewClusterWithIncrementalUpgrade") -}}
 {{- $iu := $m.ray.incrementalUpgrade -}}
 {{- if not $iu.gatewayClassName -}}
 {{- $problems = append $problems (printf "%s.incrementalUpgrade.gatewayClassName: NewClusterWithIncrementalUpgrade shifts traffic through a Gateway that KubeRay creates: name the GatewayClass of your Gateway API controller (kubectl get gatewayclass)" $key) -}}
@@ -274,7 +274,6 @@ fit in the surge, and traffic that enters through KubeRay's Gateway, which the m
 {{- end -}}
 {{- else if or $root.Values.ingress.enabled $root.Values.httpRoute.enabled -}}
 {{- $problems = append $problems (printf "%s.upgradeStrategy: with NewClusterWithIncrementalUpgrade traffic must enter through KubeRay's Gateway %s-gateway, but the chart's Ingress/HTTPRoute reach the model's Service, which the upgrade bypasses: enable gateway.enabled and set %s.incrementalUpgrade.backendUrl, or use NewCluster" $key $m.fullname $key) -}}
-{{- end -}}
 {{- end -}}
 {{- toYaml $problems -}}
 {{- end -}}
