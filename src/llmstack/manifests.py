@@ -35,6 +35,10 @@ def ref(obj: dict) -> str:
     return f"{obj.get('kind')}/{meta.get('name')}"
 
 
+# KubeRay's upgrade strategy that shifts traffic through a Gateway (the operator gates it: alpha in 1.6)
+INCREMENTAL_UPGRADE = "NewClusterWithIncrementalUpgrade"
+
+
 @dataclass(frozen=True)
 class ModelFacts:
     """What one model will run, read back from the rendered objects: the chart is the only place that merges

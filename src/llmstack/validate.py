@@ -184,9 +184,9 @@ def check_sizing(models: list[manifests.ModelFacts], values: dict, report: Repor
             report.warning(f"{model.key}.rollout.maxSurge", (
                 f"{model.max_surge} extra pod(s) of {gpus} GPU(s) each during a rollout: the cluster needs "
                 "that many free GPUs or the rollout stalls; set maxSurge: 0 (the default) to replace pods in place"))
-        if model.upgrade_strategy == "NewClusterWithIncrementalUpgrade":
+        if model.upgrade_strategy == manifests.INCREMENTAL_UPGRADE:
             report.warning(f"{model.key}.ray.upgradeStrategy", (
-                "NewClusterWithIncrementalUpgrade (alpha in KubeRay 1.6) needs, besides these values, the Gateway API "
+                f"{manifests.INCREMENTAL_UPGRADE} (alpha in KubeRay 1.6) needs, besides these values, the Gateway API "
                 "CRDs, a Gateway controller for its gatewayClassName, and the operator's feature gate "
                 "RayServiceIncrementalUpgrade (`llmstack addons` turns it on)"))
         if model.engine == "ray" and model.upgrade_strategy == "NewCluster":
